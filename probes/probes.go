@@ -1,0 +1,66 @@
+// Package probes holds the C text of evtrace's BPF programs, embedded in the
+// binary and compiled at run time by libbcc, and builds the final text that
+// is handed to the compiler: a block of #define lines followed by the source.
+package probes
+
+import (
+	_ "embed"
+	"fmt"
+	"strings"
+)
+
+//go:embed listen.c
+var listenSource string
+
+// Define is one preprocessor definition prepended to a probe's source.
+type Define struct {
+	Name  string
+	Value string // empty: defined without a value
+}
+
+// Build returns the final C text: one #define per entry, in the given order,
+// then the source. Names must be C identifiers.
+func Build(source string, defines []Define) (string, error) {
+	var b strings.Builder
+	if len(defines) > 0 {
+		b.WriteString("// evtrace: definitions for this run\n")
+	}
+	for _, d := range defines {
+		if !isIdent(d.Name) {
+			return "", fmt.Errorf("define %q: not a C identifier", d.Name)
+		}
+		if strings.ContainsAny(d.Value, "\n\r") {
+			return "", fmt.Errorf("define %s: value contains a newline", d.Name)
+		}
+		b.WriteString("#define ")
+		b.WriteString(d.Name)
+		if d.Value != "" {
+			b.WriteByte(' ')
+			b.WriteString(d.Value)
+		}
+		b.WriteByte('\n')
+	}
+	if len(defines) > 0 {
+		b.WriteByte('\n')
+	}
+	b.WriteString(source)
+	return b.String(), nil
+}
+
+// Listen is the source of the listen probe (listen.c).
+func Listen() string { return listenSource }
+
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

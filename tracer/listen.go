@@ -1,0 +1,234 @@
+package tracer
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/evtrace/evtrace/probes"
+)
+
+// Mode selects how the listen probe reports to user space.
+type Mode string
+
+const (
+	// ModePerf: one struct per event through per-CPU perf buffers.
+	ModePerf Mode = "perf"
+	// ModeDebug: bpf_trace_printk lines read back from trace_pipe.
+	ModeDebug Mode = "debug"
+)
+
+// ParseMode accepts "perf" and "debug".
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case ModePerf, ModeDebug:
+		return Mode(s), nil
+	}
+	return "", fmt.Errorf("unknown mode %q (want perf or debug)", s)
+}
+
+// ListenConfig configures the listen tracer.
+type ListenConfig struct {
+	Mode         Mode
+	PID          uint32 // report this process only; 0: all
+	NetNS        uint32 // report this network namespace (inode) only; 0: all
+	KernelSource string // headers tree; see Spec.KernelSource
+	PerfPages    int    // see Spec.PerfPages
+}
+
+// Names in listen.c.
+const (
+	listenProgram = "kprobe__inet_listen"
+	listenTable   = "listen_events"
+	listenTarget  = "inet_listen"
+	// ListenEventSize is the size of struct listen_event.
+	ListenEventSize = 64
+)
+
+// ListenSpec returns the program that `evtrace listen` runs for cfg: the
+// final C text (defines for mode and filters, then listen.c) and its probes.
+func ListenSpec(cfg ListenConfig) (Spec, error) {
+	var defs []probes.Define
+	switch cfg.Mode {
+	case ModePerf, "":
+		defs = append(defs, probes.Define{Name: "EVTRACE_MODE_PERF", Value: "1"})
+	case ModeDebug:
+		defs = append(defs, probes.Define{Name: "EVTRACE_MODE_DEBUG", Value: "1"})
+	default:
+		return Spec{}, fmt.Errorf("unknown mode %q (want perf or debug)", cfg.Mode)
+	}
+	if cfg.PID != 0 {
+		defs = append(defs, probes.Define{Name: "FILTER_PID", Value: strconv.FormatUint(uint64(cfg.PID), 10)})
+	}
+	if cfg.NetNS != 0 {
+		defs = append(defs, probes.Define{Name: "FILTER_NETNS", Value: strconv.FormatUint(uint64(cfg.NetNS), 10)})
+	}
+	text, err := probes.Build(probes.Listen(), defs)
+	if err != nil {
+		return Spec{}, err
+	}
+	spec := Spec{
+		Name:         "listen.c",
+		Source:       text,
+		Probes:       []Probe{{Kind: Kprobe, Target: listenTarget, Program: listenProgram}},
+		KernelSource: cfg.KernelSource,
+		PerfPages:    cfg.PerfPages,
+	}
+	if cfg.Mode == ModeDebug {
+		spec.TracePipe = true
+	} else {
+		spec.PerfTables = []string{listenTable}
+	}
+	return spec, nil
+}
+
+// ListenEvent is one listen() call, as the perf mode reports it.
+type ListenEvent struct {
+	Time    time.Time  // wall clock, from the kernel's monotonic timestamp
+	PID     uint32     // process id
+	TID     uint32     // thread id
+	Comm    string     // task name
+	NetNS   uint32     // network namespace inode, as in /proc/PID/ns/net
+	Family  uint16     // AF_INET or AF_INET6
+	Backlog int32      // as passed to listen()
+	Addr    netip.Addr // local address; unspecified (0.0.0.0, ::) for a wildcard bind
+	Port    uint16     // local port, host byte order; 0 if not bound yet
+	Mono    time.Duration
+}
+
+// Address families as the kernel numbers them.
+const (
+	afInet  = 2
+	afInet6 = 10
+)
+
+// Proto names the protocol the way solisten does: TCPv4 or TCPv6.
+func (e ListenEvent) Proto() string {
+	switch e.Family {
+	case afInet:
+		return "TCPv4"
+	case afInet6:
+		return "TCPv6"
+	}
+	return "AF" + strconv.Itoa(int(e.Family))
+}
+
+// DecodeListenEvent decodes a struct listen_event as the kernel wrote it
+// (native byte order). The kernel may pad a perf record, so longer input is
+// accepted; shorter input is an error. Time is left zero.
+func DecodeListenEvent(b []byte) (ListenEvent, error) {
+	if len(b) < ListenEventSize {
+		return ListenEvent{}, fmt.Errorf("listen event: %d bytes, want %d", len(b), ListenEventSize)
+	}
+	ne := binary.NativeEndian
+	e := ListenEvent{
+		Mono:    time.Duration(ne.Uint64(b[0:8])),
+		PID:     ne.Uint32(b[8:12]),
+		TID:     ne.Uint32(b[12:16]),
+		NetNS:   ne.Uint32(b[16:20]),
+		Backlog: int32(ne.Uint32(b[20:24])),
+		Family:  ne.Uint16(b[24:26]),
+		Port:    ne.Uint16(b[26:28]),
+	}
+	switch e.Family {
+	case afInet:
+		e.Addr = netip.AddrFrom4([4]byte(b[28:32]))
+	case afInet6:
+		e.Addr = netip.AddrFrom16([16]byte(b[28:44]))
+	}
+	comm := b[44:60]
+	if i := bytes.IndexByte(comm, 0); i >= 0 {
+		comm = comm[:i]
+	}
+	e.Comm = string(comm)
+	return e, nil
+}
+
+// ListenHandler receives what the listen tracer reports. Functions may be nil.
+type ListenHandler struct {
+	Event func(ListenEvent) // perf mode
+	Trace func(TraceLine)   // debug mode: every trace_pipe line
+	Lost  func(source string, count uint64)
+	// Error reports records that could not be decoded; they are skipped.
+	Error func(error)
+}
+
+// Stats counts what a tracer has seen so far.
+type Stats struct {
+	Events uint64 // events (perf mode) or trace lines (debug mode) delivered
+	Lost   uint64 // events the kernel reported lost
+}
+
+// ListenTracer reports every TCP listen on the machine.
+type ListenTracer struct {
+	session *Session
+	clock   monoClock
+	events  atomic.Uint64
+	lost    atomic.Uint64
+}
+
+// OpenListen compiles and attaches the listen probe.
+func OpenListen(cfg ListenConfig) (*ListenTracer, error) {
+	spec, err := ListenSpec(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := Open(spec)
+	if err != nil {
+		return nil, err
+	}
+	clock, err := newMonoClock()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return &ListenTracer{session: s, clock: clock}, nil
+}
+
+// Headers says which kernel headers the probe was compiled against.
+func (t *ListenTracer) Headers() Headers { return t.session.Headers() }
+
+// Run delivers events to h until ctx is done; see Session.Run.
+func (t *ListenTracer) Run(ctx context.Context, h ListenHandler) error {
+	return t.session.Run(ctx, Handler{
+		Sample: func(_ string, data []byte) {
+			e, err := DecodeListenEvent(data)
+			if err != nil {
+				if h.Error != nil {
+					h.Error(err)
+				}
+				return
+			}
+			e.Time = t.clock.wall(e.Mono)
+			t.events.Add(1)
+			if h.Event != nil {
+				h.Event(e)
+			}
+		},
+		Trace: func(l TraceLine) {
+			t.events.Add(1)
+			if h.Trace != nil {
+				h.Trace(l)
+			}
+		},
+		Lost: func(source string, n uint64) {
+			t.lost.Add(n)
+			if h.Lost != nil {
+				h.Lost(source, n)
+			}
+		},
+	})
+}
+
+// Stats returns the counts so far.
+func (t *ListenTracer) Stats() Stats {
+	return Stats{Events: t.events.Load(), Lost: t.lost.Load()}
+}
+
+// Close detaches the probe and frees its resources.
+func (t *ListenTracer) Close() error { return t.session.Close() }

@@ -1,0 +1,152 @@
+package tracer
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// TraceLine is one line of the kernel's trace_pipe, as bpf_trace_printk
+// writes it:
+//
+//	nc-4940  [000] d... 22666.991714: : Hello World!                (4.4)
+//	nc-1234  [001] d..31  1234.567890: bpf_trace_printk: Hello      (>= 5.13)
+//
+// Kernels since 5.13 print a fifth flags character, and an option adds the
+// TGID in parentheses after the PID. The kernel also writes lines of the
+// form "CPU:1 [LOST 12 EVENTS]" when its trace buffer overflowed; those come
+// back with Lost set and only CPU filled in.
+type TraceLine struct {
+	Task    string        // comm of the task; "<...>" when the kernel no longer knew it
+	PID     int           // the task's thread id (the kernel's pid)
+	TGID    int           // process id, when the trace shows it; else 0
+	CPU     int           // CPU the line was written on
+	Flags   string        // irqs-off, need-resched, hard/softirq, preempt depth[, migrate-disable]
+	Time    time.Duration // trace clock timestamp (since boot for the default "local" clock)
+	Message string        // what the program printed, without the trailing newline
+	Lost    uint64        // for a loss line: events the kernel dropped on CPU
+}
+
+// ErrBlankLine is returned by ParseTraceLine for lines that carry nothing:
+// empty lines (current kernels write one after many printk lines) and
+// comment lines of the trace file.
+var ErrBlankLine = errors.New("blank trace line")
+
+var (
+	traceLineRe = regexp.MustCompile(`^\s*(.*?)-(\d+)\s+(?:\(\s*(\d+|-+)\)\s+)?\[(\d+)\]\s+(?:(\S{4,5})\s+)?(\d+\.\d+):\s?(.*)$`)
+	traceLostRe = regexp.MustCompile(`^CPU:(\d+) \[LOST (\d+) EVENTS\]$`)
+	// What the kernel puts between the timestamp and the message: the
+	// event name ("bpf_trace_printk:"), or on old kernels an empty name
+	// or the program's address (": ", "0x00000001: ").
+	traceMsgPrefixRe = regexp.MustCompile(`^(?:bpf_trace_printk:|0x[0-9a-f]+:|:)\s?`)
+)
+
+// ParseTraceLine parses one line of trace_pipe. It returns ErrBlankLine for
+// lines without content and an error naming the line for anything else it
+// cannot read.
+func ParseTraceLine(s string) (TraceLine, error) {
+	s = strings.TrimRight(s, "\r\n")
+	trimmed := strings.TrimSpace(s)
+	if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+		return TraceLine{}, ErrBlankLine
+	}
+	if m := traceLostRe.FindStringSubmatch(trimmed); m != nil {
+		cpu, _ := strconv.Atoi(m[1])
+		lost, err := strconv.ParseUint(m[2], 10, 64)
+		if err != nil {
+			return TraceLine{}, fmt.Errorf("trace line %q: %w", s, err)
+		}
+		return TraceLine{CPU: cpu, Lost: lost}, nil
+	}
+	m := traceLineRe.FindStringSubmatch(s)
+	if m == nil {
+		return TraceLine{}, fmt.Errorf("trace line %q: not in trace_pipe format", s)
+	}
+	var l TraceLine
+	l.Task = m[1]
+	l.PID, _ = strconv.Atoi(m[2])
+	if m[3] != "" && m[3][0] != '-' {
+		l.TGID, _ = strconv.Atoi(m[3])
+	}
+	l.CPU, _ = strconv.Atoi(m[4])
+	l.Flags = m[5]
+	secs, frac, _ := strings.Cut(m[6], ".")
+	sec, err := strconv.ParseInt(secs, 10, 64)
+	if err != nil {
+		return TraceLine{}, fmt.Errorf("trace line %q: timestamp: %w", s, err)
+	}
+	// The fraction has 6 digits (µs) by default, 9 with some clocks.
+	for len(frac) < 9 {
+		frac += "0"
+	}
+	nsec, err := strconv.ParseInt(frac[:9], 10, 64)
+	if err != nil {
+		return TraceLine{}, fmt.Errorf("trace line %q: timestamp: %w", s, err)
+	}
+	l.Time = time.Duration(sec)*time.Second + time.Duration(nsec)
+	l.Message = traceMsgPrefixRe.ReplaceAllString(m[7], "")
+	return l, nil
+}
+
+// tracePipe reads trace_pipe line by line. The pipe is consumed: a line read
+// here is gone for every other reader on the machine.
+type tracePipe struct {
+	f *os.File
+}
+
+func openTracePipe() (*tracePipe, error) {
+	dir, err := TraceFS()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(filepath.Join(dir, "trace_pipe"))
+	if err != nil {
+		return nil, fmt.Errorf("open trace pipe: %w", err)
+	}
+	return &tracePipe{f: f}, nil
+}
+
+// run sends parsed lines to out until the pipe is closed or stop is closed.
+// Lines that cannot be parsed are passed on with only Message set, so that
+// nothing the kernel printed is hidden.
+func (p *tracePipe) run(out chan<- TraceLine, stop <-chan struct{}) error {
+	r := bufio.NewReaderSize(p.f, 64*1024)
+	for {
+		s, err := r.ReadString('\n')
+		if s != "" {
+			l, perr := ParseTraceLine(s)
+			switch {
+			case errors.Is(perr, ErrBlankLine):
+				continue
+			case perr != nil:
+				l = TraceLine{Message: strings.TrimRight(s, "\n")}
+			}
+			select {
+			case out <- l:
+			case <-stop:
+				return nil
+			}
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrClosed) || errors.Is(err, io.EOF) {
+				return nil
+			}
+			select {
+			case <-stop:
+				return nil
+			default:
+			}
+			return fmt.Errorf("read trace pipe: %w", err)
+		}
+	}
+}
+
+// close ends a blocked read in run.
+func (p *tracePipe) close() error { return p.f.Close() }
