@@ -71,12 +71,18 @@ Examples:
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{err}
+		OnUsageError:    onUsageError,
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("unknown command %q (see evtrace --help)", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
 		},
 		Commands: []*cli.Command{listenCommand()},
 	}
 }
+
+func onUsageError(_ *cli.Context, err error, _ bool) error { return usageError{err} }
 
 func listenCommand() *cli.Command {
 	return &cli.Command{
@@ -113,7 +119,8 @@ Examples:
 			&cli.IntFlag{Name: "perf-pages", Value: tracer.DefaultPerfPages, Usage: "perf ring size per CPU, in pages (a power of two)"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say which kernel headers were used"},
 		},
-		Action: listenAction,
+		OnUsageError: onUsageError,
+		Action:       listenAction,
 	}
 }
 

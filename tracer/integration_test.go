@@ -246,7 +246,6 @@ func commOf(t *testing.T, pid int) string {
 	return strings.TrimSpace(string(b))
 }
 
-
 // TestSessionReleasesEverything opens and closes a perf session twice and
 // checks that file descriptors and goroutines return to where they were.
 func TestSessionReleasesEverything(t *testing.T) {

@@ -1,0 +1,112 @@
+package output
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evtrace/evtrace/tracer"
+)
+
+var when = time.Date(2026, 11, 25, 10, 4, 5, 123456789, time.UTC)
+
+func events() []tracer.ListenEvent {
+	return []tracer.ListenEvent{
+		{Time: when, PID: 4940, TID: 4941, Comm: "nc", NetNS: 4026531840, Family: 2, Backlog: 1, Addr: netip.MustParseAddr("127.0.0.1"), Port: 4242},
+		{Time: when, PID: 123456, TID: 123456, Comm: "a-very-long-name", NetNS: 4026532165, Family: 10, Backlog: 4096, Addr: netip.MustParseAddr("fe80::1234:5678:9abc:def0"), Port: 65535},
+	}
+}
+
+func TestTextColumns(t *testing.T) {
+	for _, showNetNS := range []bool{false, true} {
+		var b bytes.Buffer
+		p := NewListenPrinter(&b, Text, showNetNS)
+		p.EventHeader()
+		for _, e := range events() {
+			p.Event(e)
+		}
+		lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+		want := []string{
+			"TIME     PID     COMM            PROTO BACKLOG  PORT ADDR",
+			"10:04:05 4940    nc              TCPv4       1  4242 127.0.0.1",
+			"10:04:05 123456  a-very-long-nam TCPv6    4096 65535 fe80::1234:5678:9abc:def0",
+		}
+		if showNetNS {
+			want = []string{
+				"TIME     PID     COMM            NETNS      PROTO BACKLOG  PORT ADDR",
+				"10:04:05 4940    nc              4026531840 TCPv4       1  4242 127.0.0.1",
+				"10:04:05 123456  a-very-long-nam 4026532165 TCPv6    4096 65535 fe80::1234:5678:9abc:def0",
+			}
+		}
+		if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+			t.Errorf("show-netns=%v:\ngot\n%s\nwant\n%s", showNetNS, strings.Join(lines, "\n"), strings.Join(want, "\n"))
+		}
+		if !showNetNS {
+			for _, l := range lines {
+				if len(l) >= 80 {
+					t.Errorf("line of %d characters: %q", len(l), l)
+				}
+			}
+		}
+	}
+}
+
+func TestJSON(t *testing.T) {
+	var b bytes.Buffer
+	p := NewListenPrinter(&b, JSON, false)
+	p.EventHeader() // prints nothing in JSON
+	for _, e := range events() {
+		p.Event(e)
+	}
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	want := []string{
+		`{"time":"2026-11-25T10:04:05.123456789Z","pid":4940,"tid":4941,"comm":"nc","netns":4026531840,"proto":"TCPv4","backlog":1,"addr":"127.0.0.1","port":4242}`,
+		`{"time":"2026-11-25T10:04:05.123456789Z","pid":123456,"tid":123456,"comm":"a-very-long-name","netns":4026532165,"proto":"TCPv6","backlog":4096,"addr":"fe80::1234:5678:9abc:def0","port":65535}`,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("got %d lines: %q", len(lines), b.String())
+	}
+	for i := range want {
+		if lines[i] != want[i] {
+			t.Errorf("line %d:\ngot  %s\nwant %s", i, lines[i], want[i])
+		}
+		var v map[string]any
+		if err := json.Unmarshal([]byte(lines[i]), &v); err != nil {
+			t.Errorf("line %d is not JSON: %v", i, err)
+		}
+	}
+}
+
+func TestTrace(t *testing.T) {
+	l := tracer.TraceLine{Task: "nc", PID: 4940, CPU: 1, Flags: "d..31", Time: 1234567890 * time.Microsecond, Message: "listen4 addr=7f000001 port=4242 backlog=1"}
+	var b bytes.Buffer
+	p := NewListenPrinter(&b, Text, false)
+	p.TraceHeader()
+	p.Trace(l, when)
+	want := "TIME     TID     CPU COMM            MESSAGE\n" +
+		"10:04:05 4940    1   nc              listen4 addr=7f000001 port=4242 backlog=1\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	p = NewListenPrinter(&b, JSON, false)
+	p.Trace(l, when)
+	wantJSON := `{"time":"2026-11-25T10:04:05.123456789Z","ts":1234.56789,"task":"nc","pid":4940,"cpu":1,"flags":"d..31","msg":"listen4 addr=7f000001 port=4242 backlog=1"}` + "\n"
+	if b.String() != wantJSON {
+		t.Errorf("got  %s\nwant %s", b.String(), wantJSON)
+	}
+}
+
+func TestParseFormat(t *testing.T) {
+	for _, s := range []string{"text", "json"} {
+		if f, err := ParseFormat(s); err != nil || string(f) != s {
+			t.Errorf("ParseFormat(%q) = %q, %v", s, f, err)
+		}
+	}
+	if _, err := ParseFormat("xml"); err == nil || !strings.Contains(err.Error(), `"xml"`) {
+		t.Errorf("ParseFormat(xml): %v", err)
+	}
+}

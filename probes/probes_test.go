@@ -1,0 +1,34 @@
+package probes
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestBuild(t *testing.T) {
+	got, err := Build("int x;\n", []Define{{Name: "EVTRACE_MODE_PERF", Value: "1"}, {Name: "FLAG"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "// evtrace: definitions for this run\n#define EVTRACE_MODE_PERF 1\n#define FLAG\n\nint x;\n"
+	if got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	if got, _ := Build("int x;\n", nil); got != "int x;\n" {
+		t.Errorf("no defines: got %q", got)
+	}
+	for _, d := range []Define{{Name: "1X"}, {Name: ""}, {Name: "A-B"}, {Name: "A", Value: "1\n#include </etc/passwd>"}} {
+		if _, err := Build("", []Define{d}); err == nil {
+			t.Errorf("Build accepted %+v", d)
+		}
+	}
+}
+
+func TestListenSourceIsEmbedded(t *testing.T) {
+	src := Listen()
+	for _, want := range []string{"kprobe__inet_listen", "BPF_PERF_OUTPUT", "bpf_trace_printk", "FILTER_PID", "FILTER_NETNS"} {
+		if !strings.Contains(src, want) {
+			t.Errorf("listen.c lacks %q", want)
+		}
+	}
+}

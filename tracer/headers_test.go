@@ -1,0 +1,86 @@
+package tracer
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func touch(t *testing.T, path string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFindHeaders(t *testing.T) {
+	root := t.TempDir()
+	full := filepath.Join(root, "full")
+	touch(t, filepath.Join(full, "include/linux/kconfig.h"))
+	touch(t, filepath.Join(full, "include/generated/autoconf.h"))
+	archOnly := filepath.Join(root, "amd64")
+	touch(t, filepath.Join(archOnly, "include/generated/autoconf.h"))
+	// A Debian-style split: build -> arch tree, source -> common tree.
+	modules := filepath.Join(root, "modules")
+	common := filepath.Join(root, "common")
+	touch(t, filepath.Join(common, "include/linux/kconfig.h"))
+	os.MkdirAll(filepath.Join(modules, "6.1.0-1-amd64"), 0o755)
+	os.Symlink(archOnly, filepath.Join(modules, "6.1.0-1-amd64", "build"))
+	os.Symlink(common, filepath.Join(modules, "6.1.0-1-amd64", "source"))
+	noKHeaders := filepath.Join(root, "no-kheaders.tar.xz")
+
+	t.Run("explicit tree", func(t *testing.T) {
+		h, err := FindHeaders(HeaderSearch{Explicit: full, Env: archOnly, Release: "x", ModulesDir: modules, KHeaders: noKHeaders})
+		if err != nil || h.Dir != full {
+			t.Fatalf("got %+v, %v", h, err)
+		}
+	})
+	t.Run("environment", func(t *testing.T) {
+		h, err := FindHeaders(HeaderSearch{Env: full, Release: "x", ModulesDir: modules, KHeaders: noKHeaders})
+		if err != nil || h.Dir != full {
+			t.Fatalf("got %+v, %v", h, err)
+		}
+	})
+	t.Run("explicit half tree is refused with advice", func(t *testing.T) {
+		_, err := FindHeaders(HeaderSearch{Explicit: archOnly, Release: "x", ModulesDir: modules, KHeaders: noKHeaders})
+		if !errors.Is(err, ErrNoHeaders) || !strings.Contains(err.Error(), "kconfig.h") || !strings.Contains(err.Error(), "--kernel-source") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("split tree under /lib/modules", func(t *testing.T) {
+		h, err := FindHeaders(HeaderSearch{Release: "6.1.0-1-amd64", ModulesDir: modules, KHeaders: noKHeaders})
+		if err != nil || h.Dir != "" || !strings.HasSuffix(h.Desc, "6.1.0-1-amd64/build") {
+			t.Fatalf("got %+v, %v", h, err)
+		}
+	})
+	t.Run("kheaders", func(t *testing.T) {
+		kh := filepath.Join(root, "kheaders.tar.xz")
+		touch(t, kh)
+		h, err := FindHeaders(HeaderSearch{Release: "6.18.0", ModulesDir: modules, KHeaders: kh})
+		if err != nil || h.Dir != "" || !strings.Contains(h.Desc, "kheaders") {
+			t.Fatalf("got %+v, %v", h, err)
+		}
+	})
+	t.Run("nothing: every path tried, and how to install", func(t *testing.T) {
+		_, err := FindHeaders(HeaderSearch{Release: "6.18.0", ModulesDir: modules, KHeaders: noKHeaders})
+		if !errors.Is(err, ErrNoHeaders) {
+			t.Fatalf("got %v", err)
+		}
+		for _, want := range []string{
+			filepath.Join(modules, "6.18.0/build"), filepath.Join(modules, "6.18.0/source"), noKHeaders,
+			"apt-get install linux-headers-6.18.0", "--kernel-source",
+		} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error lacks %q: %v", want, err)
+			}
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("error is not one line: %q", err)
+		}
+	})
+}

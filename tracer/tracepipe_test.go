@@ -1,0 +1,94 @@
+package tracer
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestParseTraceLine(t *testing.T) {
+	tests := []struct {
+		name string
+		line string
+		want TraceLine
+	}{
+		{
+			name: "4.x kernel, 4-char flags, empty event name",
+			line: "              nc-4940  [000] d... 22666.991714: : Hello World!\n",
+			want: TraceLine{Task: "nc", PID: 4940, CPU: 0, Flags: "d...", Time: 22666*time.Second + 991714*time.Microsecond, Message: "Hello World!"},
+		},
+		{
+			name: "5.13+ kernel, 5-char flags, bpf_trace_printk prefix",
+			line: "            curl-1234    [001] d..31  1234.567890: bpf_trace_printk: listen4 addr=7f000001 port=4242 backlog=1",
+			want: TraceLine{Task: "curl", PID: 1234, CPU: 1, Flags: "d..31", Time: 1234*time.Second + 567890*time.Microsecond, Message: "listen4 addr=7f000001 port=4242 backlog=1"},
+		},
+		{
+			name: "unknown task name",
+			line: "           <...>-77      [003] ....1   12.000001: bpf_trace_printk: hi",
+			want: TraceLine{Task: "<...>", PID: 77, CPU: 3, Flags: "....1", Time: 12*time.Second + time.Microsecond, Message: "hi"},
+		},
+		{
+			name: "task name with dashes and spaces",
+			line: " kworker/u4:2-my task-901 [010] dN.h2 5.5: bpf_trace_printk: x=1",
+			want: TraceLine{Task: "kworker/u4:2-my task", PID: 901, CPU: 10, Flags: "dN.h2", Time: 5*time.Second + 500*time.Millisecond, Message: "x=1"},
+		},
+		{
+			name: "TGID column (record-tgid option)",
+			line: "            nc-4941  (   4940) [000] d... 22666.991714: bpf_trace_printk: m",
+			want: TraceLine{Task: "nc", PID: 4941, TGID: 4940, CPU: 0, Flags: "d...", Time: 22666*time.Second + 991714*time.Microsecond, Message: "m"},
+		},
+		{
+			name: "TGID unknown",
+			line: "            nc-4941  (-------) [000] d... 1.000000: bpf_trace_printk: m",
+			want: TraceLine{Task: "nc", PID: 4941, CPU: 0, Flags: "d...", Time: time.Second, Message: "m"},
+		},
+		{
+			name: "old kernel: program address as event name",
+			line: "              nc-5020  [000] d... 25497.154070: 0x00000001: Listening with with up to 1 pending connections!",
+			want: TraceLine{Task: "nc", PID: 5020, CPU: 0, Flags: "d...", Time: 25497*time.Second + 154070*time.Microsecond, Message: "Listening with with up to 1 pending connections!"},
+		},
+		{
+			name: "nanosecond clock",
+			line: "  a-1 [000] d.... 3.123456789: bpf_trace_printk: ns",
+			want: TraceLine{Task: "a", PID: 1, CPU: 0, Flags: "d....", Time: 3*time.Second + 123456789, Message: "ns"},
+		},
+		{
+			name: "lost events",
+			line: "CPU:1 [LOST 123 EVENTS]",
+			want: TraceLine{CPU: 1, Lost: 123},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseTraceLine(tt.line)
+			if err != nil {
+				t.Fatalf("ParseTraceLine: %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseTraceLineBlankAndBad(t *testing.T) {
+	for _, line := range []string{"", "\n", "   \n", "# tracer: nop\n", "#                              _-----=> irqs-off"} {
+		if _, err := ParseTraceLine(line); !errors.Is(err, ErrBlankLine) {
+			t.Errorf("ParseTraceLine(%q): %v, want ErrBlankLine", line, err)
+		}
+	}
+	for _, line := range []string{"garbage", "nc-12 [000] d... notatime: x", "CPU:x [LOST 1 EVENTS]"} {
+		_, err := ParseTraceLine(line)
+		if err == nil || errors.Is(err, ErrBlankLine) {
+			t.Errorf("ParseTraceLine(%q): %v, want a parse error", line, err)
+		}
+	}
+}
+
+func FuzzParseTraceLine(f *testing.F) {
+	f.Add("            curl-1234    [001] d..31  1234.567890: bpf_trace_printk: hi")
+	f.Add("CPU:1 [LOST 123 EVENTS]")
+	f.Fuzz(func(t *testing.T, s string) {
+		ParseTraceLine(s) // must not panic
+	})
+}
