@@ -205,6 +205,13 @@ func listenAction(c *cli.Context) error {
 	if o.verbose {
 		fmt.Fprintf(stderr, "evtrace: compiled against kernel headers %s\n", t.Headers().Desc)
 	}
+	stale, err := t.StaleKprobesRemoved()
+	for _, name := range stale {
+		fmt.Fprintf(stderr, "evtrace: removed stale kprobe %s (its process is gone)\n", name)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "evtrace: warning: %v\n", err)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

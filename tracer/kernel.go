@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -177,4 +178,49 @@ func kernelHasSymbol(name string) (bool, error) {
 		}
 	}
 	return false, sc.Err()
+}
+
+// staleKprobeRe matches the kprobe events libbcc creates through
+// kprobe_events (kernels without the kprobe PMU), whose names end in the
+// creating process's id: "p:kprobes/p_inet_listen_bcc_1234 inet_listen".
+var staleKprobeRe = regexp.MustCompile(`^[pr]:(\S+/\S+_bcc_(\d+))\s`)
+
+// removeStaleKprobes deletes kprobe events left in kprobe_events by bcc
+// processes that no longer exist (killed with SIGKILL before they could
+// detach) and returns their names. Probes of live processes are untouched.
+// Kernels with the kprobe PMU have none: their kprobes die with the process.
+func removeStaleKprobes(procDir string) ([]string, error) {
+	dir, err := TraceFS()
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "kprobe_events")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	var removed []string
+	for _, line := range strings.Split(string(data), "\n") {
+		m := staleKprobeRe.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(procDir, m[2])); err == nil {
+			continue // its process is alive
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return removed, fmt.Errorf("open %s: %w", path, err)
+		}
+		_, err = f.WriteString("-:" + m[1] + "\n")
+		f.Close()
+		if err != nil {
+			return removed, fmt.Errorf("remove stale kprobe %s: %w", m[1], err)
+		}
+		removed = append(removed, m[1])
+	}
+	return removed, nil
 }

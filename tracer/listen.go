@@ -193,6 +193,11 @@ func OpenListen(cfg ListenConfig) (*ListenTracer, error) {
 // Headers says which kernel headers the probe was compiled against.
 func (t *ListenTracer) Headers() Headers { return t.session.Headers() }
 
+// StaleKprobesRemoved: see Session.StaleKprobesRemoved.
+func (t *ListenTracer) StaleKprobesRemoved() ([]string, error) {
+	return t.session.StaleKprobesRemoved()
+}
+
 // Run delivers events to h until ctx is done; see Session.Run.
 func (t *ListenTracer) Run(ctx context.Context, h ListenHandler) error {
 	return t.session.Run(ctx, Handler{

@@ -80,6 +80,9 @@ type Session struct {
 	tables  []*perfTable
 	pipe    *tracePipe
 
+	stale    []string // stale kprobes removed by Open
+	staleErr error    // why removing them failed
+
 	mu      sync.Mutex
 	closed  bool
 	running bool
@@ -125,6 +128,10 @@ func Open(spec Spec) (*Session, error) {
 	}
 
 	s := &Session{spec: spec, headers: headers}
+	if usesKprobes(spec.Probes) {
+		// Best effort: a failure here does not stop this run.
+		s.stale, s.staleErr = removeStaleKprobes("/proc")
+	}
 	if spec.TracePipe {
 		if s.pipe, err = openTracePipe(); err != nil {
 			return nil, err
@@ -152,6 +159,20 @@ func Open(spec Spec) (*Session, error) {
 // Headers says which kernel headers the program was compiled against.
 func (s *Session) Headers() Headers { return s.headers }
 
+// StaleKprobesRemoved names the kprobe events of dead bcc processes that
+// Open removed from kprobe_events.
+// The error says why removing failed, if it did; it does not stop the run.
+func (s *Session) StaleKprobesRemoved() ([]string, error) { return s.stale, s.staleErr }
+
+func usesKprobes(probes []Probe) bool {
+	for _, p := range probes {
+		if p.Kind == Kprobe || p.Kind == Kretprobe {
+			return true
+		}
+	}
+	return false
+}
+
 func checkProbes(probes []Probe) error {
 	kprobesChecked := false
 	for _, p := range probes {
@@ -162,6 +183,12 @@ func checkProbes(probes []Probe) error {
 					return err
 				}
 				kprobesChecked = true
+			}
+			// Fail before the (slow) compile when the function does not
+			// exist; a function that exists but cannot be probed is
+			// reported by the attach.
+			if found, err := kernelHasSymbol(p.Target); err == nil && !found {
+				return fmt.Errorf("%s %s: %w (not in /proc/kallsyms)", p.Kind, p.Target, ErrNoFunction)
 			}
 		case Tracepoint:
 			if err := checkTracepoint(p.Target); err != nil {
