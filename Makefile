@@ -9,7 +9,7 @@
 GO ?= go
 GOFILES := $(shell find . -name '*.go' -not -path './vendor/*') probes/listen.c go.mod go.sum
 
-.PHONY: all build deps test check unit vendor vendor-check clean
+.PHONY: all build deps test check unit e2e demo vendor vendor-check clean
 
 all: build
 build: evtrace
@@ -27,14 +27,28 @@ check: vendor-check
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^vendor/')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags vmguest ./e2e/guest
+	@command -v vagrant >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vagrant >/dev/null
+	vagrant validate --ignore-provider
 
 # Unit tests and host integration tests (real BPF through tracepoints; root).
 # The host's kernel headers may not match it: the tests compile against the
 # newest Debian headers tree, merged into one by scripts/kernel-headers.sh.
 unit: deps
-	EVTRACE_TEST_KERNEL_SOURCE=$$(scripts/kernel-headers.sh) $(GO) test -race -count=1 ./...
+	EVTRACE_TEST_KERNEL_SOURCE=$$(scripts/kernel-headers.sh) \
+		$(GO) test -race -count=1 $$($(GO) list ./... | grep -v '/e2e$$')
 
-test: deps check unit
+# End-to-end tests of the real binary in the Debian VM (kernel with kprobes):
+# builds the VM image the first time (~2 min), then one boot.
+e2e: deps
+	EVTRACE_E2E=1 $(GO) test -count=1 -v -timeout 40m ./e2e
+
+test: deps check unit e2e
+
+# See evtrace listen work, on any Debian 12 machine: build, boot the VM,
+# start evtrace listen and a few real servers, show the events.
+demo: deps evtrace
+	scripts/vm/run.sh --timeout 1200 -- sh scripts/vm/demo-guest.sh
 
 vendor:
 	rm -rf vendor
