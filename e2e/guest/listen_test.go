@@ -513,4 +513,3 @@ func atoi(t *testing.T, s string) int {
 	}
 	return n
 }
-
