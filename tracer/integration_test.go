@@ -293,3 +293,92 @@ func countFDs(t *testing.T) int {
 	}
 	return len(entries)
 }
+
+// TestLostEventsAreCounted overflows a one-page perf ring and the trace
+// buffer before reading them, and checks that the losses are reported.
+func TestLostEventsAreCounted(t *testing.T) {
+	src := requireBPF(t)
+	const calls = 20000
+	for _, tc := range []struct {
+		name string
+		spec Spec
+	}{
+		{"perf", Spec{
+			Name: "lost_perf.c",
+			Source: `
+struct ev { u64 a, b, c, d, e, f, g, h; };
+BPF_PERF_OUTPUT(evs);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
+{
+	struct ev e = {};
+	e.a = bpf_get_current_pid_tgid();
+	evs.perf_submit(args, &e, sizeof(e));
+	return 0;
+}`,
+			PerfTables: []string{"evs"},
+			PerfPages:  1,
+		}},
+		{"trace_pipe", Spec{
+			Name: "lost_printk.c",
+			Source: `
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
+{
+	bpf_trace_printk("evtrace-test lost %d\n", bpf_get_current_pid_tgid() >> 32);
+	return 0;
+}`,
+			TracePipe: true,
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := tc.spec
+			spec.Probes = []Probe{{Kind: Tracepoint, Target: "syscalls:sys_enter_getppid", Program: "tracepoint__syscalls__sys_enter_getppid"}}
+			spec.KernelSource = src
+			s, err := Open(spec)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer s.Close()
+			// Rings are per CPU: make every event on CPU 0.
+			onCPU0 := func(n int) {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				var set, old unix.CPUSet
+				if err := unix.SchedGetaffinity(0, &old); err != nil {
+					t.Error(err)
+					return
+				}
+				set.Set(0)
+				if err := unix.SchedSetaffinity(0, &set); err != nil {
+					t.Error(err)
+					return
+				}
+				defer unix.SchedSetaffinity(0, &old)
+				for i := 0; i < n; i++ {
+					unix.Getppid()
+				}
+			}
+			onCPU0(calls)
+			var got, lost uint64
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			// The kernel writes a perf ring's loss record only with the
+			// next record that fits: make a few once reading has begun.
+			go func() {
+				time.Sleep(500 * time.Millisecond)
+				onCPU0(10)
+			}()
+			err = s.Run(ctx, Handler{
+				Sample: func(string, []byte) { got++ },
+				Trace:  func(TraceLine) { got++ },
+				Lost:   func(_ string, n uint64) { lost += n },
+			})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			t.Logf("%d delivered, %d reported lost, of at least %d", got, lost, calls)
+			if got == 0 || lost == 0 || got+lost < calls/2 {
+				t.Errorf("delivered %d, lost %d: want both, adding up to about %d", got, lost, calls)
+			}
+		})
+	}
+}

@@ -68,7 +68,9 @@ type Handler struct {
 	// Trace is one trace_pipe line.
 	Trace func(TraceLine)
 	// Lost reports records the kernel dropped: source is a table name or
-	// "trace_pipe".
+	// "trace_pipe". The kernel reports a perf ring's losses with the next
+	// record that fits in that CPU's ring, and trace_pipe's with its next
+	// line, so a count may arrive late.
 	Lost func(source string, count uint64)
 }
 
