@@ -32,11 +32,8 @@ check: vendor-check
 	vagrant validate --ignore-provider
 
 # Unit tests and host integration tests (real BPF through tracepoints; root).
-# The host's kernel headers may not match it: the tests compile against the
-# newest Debian headers tree, merged into one by scripts/kernel-headers.sh.
 unit: deps
-	EVTRACE_TEST_KERNEL_SOURCE=$$(scripts/kernel-headers.sh) \
-		$(GO) test -race -count=1 $$($(GO) list ./... | grep -v '/e2e$$')
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v '/e2e$$')
 
 # End-to-end tests of the real binary in the Debian VM (kernel with kprobes):
 # builds the VM image the first time (~2 min), then one boot.

@@ -110,6 +110,8 @@ Examples:
    evtrace listen --ebpf                  # print the C program and exit`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "mode", Value: "perf", Usage: "output path: perf (BPF_PERF_OUTPUT) or debug (bpf_trace_printk)"},
+			&cli.StringFlag{Name: "attach", Value: "auto", Usage: "how to attach: auto, kprobe, kretprobe or tracepoint"},
+			&cli.StringFlag{Name: "offsets", Value: "auto", Usage: "struct offsets from: auto, btf (the running kernel) or headers"},
 			&cli.StringFlag{Name: "pid", Aliases: []string{"p"}, Usage: "trace this process `PID` only (filtered in the kernel)"},
 			&cli.StringFlag{Name: "netns", Aliases: []string{"n"}, Usage: "trace this network namespace only, by `INODE` (as in /proc/PID/ns/net)"},
 			&cli.BoolFlag{Name: "show-netns", Usage: "add the NETNS column (perf mode)"},
@@ -145,6 +147,14 @@ func parseListenFlags(c *cli.Context) (listenOptions, error) {
 	if o.format, err = output.ParseFormat(c.String("output")); err != nil {
 		return o, usageError{err}
 	}
+	attach, err := tracer.ParseAttach(c.String("attach"))
+	if err != nil {
+		return o, usageError{err}
+	}
+	offsets, err := tracer.ParseOffsetSource(c.String("offsets"))
+	if err != nil {
+		return o, usageError{err}
+	}
 	pid, err := parseID(c.String("pid"), "--pid", "a process id")
 	if err != nil {
 		return o, err
@@ -162,7 +172,7 @@ func parseListenFlags(c *cli.Context) (listenOptions, error) {
 		return o, usagef("--show-netns needs --mode perf: bpf_trace_printk takes at most 3 arguments and the debug line has no room for the namespace")
 	}
 	o.cfg = tracer.ListenConfig{
-		Mode: mode, PID: pid, NetNS: netns,
+		Mode: mode, Attach: attach, Offsets: offsets, PID: pid, NetNS: netns,
 		KernelSource: c.String("kernel-source"), PerfPages: pages,
 	}
 	o.ebpf = c.Bool("ebpf")
@@ -189,7 +199,11 @@ func listenAction(c *cli.Context) error {
 	}
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
 	if o.ebpf {
-		spec, err := tracer.ListenSpec(o.cfg)
+		plan, err := tracer.PlanListen(o.cfg)
+		if err != nil {
+			return err
+		}
+		spec, err := tracer.ListenSpec(o.cfg, plan)
 		if err != nil {
 			return err
 		}
@@ -202,6 +216,8 @@ func listenAction(c *cli.Context) error {
 		return err
 	}
 	defer t.Close()
+	plan := t.Plan()
+	fmt.Fprintf(stderr, "evtrace: attached with %s (%s); struct offsets %s\n", plan.Attach, plan.AttachReason, plan.OffsetsReason)
 	if o.verbose {
 		fmt.Fprintf(stderr, "evtrace: compiled against kernel headers %s\n", t.Headers().Desc)
 	}
@@ -217,7 +233,7 @@ func listenAction(c *cli.Context) error {
 	defer stop()
 
 	w := bufio.NewWriter(stdout)
-	p := output.NewListenPrinter(w, o.format, o.showNetNS)
+	p := output.NewListenPrinter(w, o.format, o.showNetNS, plan.Attach.ReportsReturn())
 	var werr error
 	flush := func(err error) {
 		if err == nil {

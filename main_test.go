@@ -29,6 +29,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"listen", "-p", "99999999999"}, `--pid "99999999999"`},
 		{[]string{"listen", "-n", "net:[4026531840]"}, `--netns "net:[4026531840]": want a network namespace inode`},
 		{[]string{"listen", "--mode", "fast"}, `unknown mode "fast" (want perf or debug)`},
+		{[]string{"listen", "--attach", "uprobe"}, `unknown attach strategy "uprobe"`},
+		{[]string{"listen", "--offsets", "dwarf"}, `unknown offsets source "dwarf" (want auto, btf or headers)`},
 		{[]string{"listen", "-o", "xml"}, `unknown output format "xml" (want text or json)`},
 		{[]string{"listen", "--perf-pages", "3"}, `--perf-pages 3: want a power of two`},
 		{[]string{"listen", "--mode", "debug", "--show-netns"}, `--show-netns needs --mode perf`},
@@ -76,8 +78,8 @@ func TestHelpShowsExamples(t *testing.T) {
 	}
 }
 
-// TestNoKprobes runs on kernels without kprobes (such as our CI host): the
-// error says so plainly, in one line.
+// TestNoKprobes runs on kernels without kprobes (such as our CI host): asked
+// for a kprobe, the error says so plainly, in one line.
 func TestNoKprobes(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (the root check comes first)")
@@ -85,9 +87,9 @@ func TestNoKprobes(t *testing.T) {
 	if tracer.KprobesSupported() {
 		t.Skip("this kernel has kprobes")
 	}
-	code, _, stderr := runCLI("listen")
+	code, _, stderr := runCLI("listen", "--attach", "kprobe")
 	if code != 1 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 ||
-		!strings.Contains(stderr, "evtrace: this kernel has no kprobe support") {
+		!strings.Contains(stderr, "evtrace: --attach kprobe: this kernel has no kprobe support") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }

@@ -34,13 +34,15 @@ type ListenPrinter struct {
 	w         io.Writer
 	format    Format
 	showNetNS bool
+	showRet   bool
 	enc       *json.Encoder
 }
 
 // NewListenPrinter returns a printer writing to w. showNetNS adds the NETNS
-// column to text output; JSON always carries it.
-func NewListenPrinter(w io.Writer, format Format, showNetNS bool) *ListenPrinter {
-	return &ListenPrinter{w: w, format: format, showNetNS: showNetNS, enc: json.NewEncoder(w)}
+// column to text output (JSON always carries it); showRet adds the RET
+// column, for strategies that see inet_listen return.
+func NewListenPrinter(w io.Writer, format Format, showNetNS, showRet bool) *ListenPrinter {
+	return &ListenPrinter{w: w, format: format, showNetNS: showNetNS, showRet: showRet, enc: json.NewEncoder(w)}
 }
 
 const timeLayout = "15:04:05"
@@ -50,18 +52,26 @@ func (p *ListenPrinter) EventHeader() error {
 	if p.format != Text {
 		return nil
 	}
-	var err error
+	cols := []any{"TIME", "PID", "COMM"}
+	format := "%-8s %-7s %-15s "
 	if p.showNetNS {
-		_, err = fmt.Fprintf(p.w, "%-8s %-7s %-15s %-10s %-5s %7s %5s %s\n",
-			"TIME", "PID", "COMM", "NETNS", "PROTO", "BACKLOG", "PORT", "ADDR")
-	} else {
-		_, err = fmt.Fprintf(p.w, "%-8s %-7s %-15s %-5s %7s %5s %s\n",
-			"TIME", "PID", "COMM", "PROTO", "BACKLOG", "PORT", "ADDR")
+		cols = append(cols, "NETNS")
+		format += "%-10s "
 	}
+	cols = append(cols, "PROTO", "BACKLOG")
+	format += "%-5s %7s "
+	if p.showRet {
+		cols = append(cols, "RET")
+		format += "%4s "
+	}
+	cols = append(cols, "PORT", "ADDR")
+	format += "%5s %s\n"
+	_, err := fmt.Fprintf(p.w, format, cols...)
 	return err
 }
 
-// ListenJSON is the JSON form of a listen event. Field names are stable.
+// ListenJSON is the JSON form of a listen event. Field names are stable;
+// ret is present only when the attach strategy sees inet_listen return.
 type ListenJSON struct {
 	Time    string `json:"time"` // RFC 3339, nanoseconds
 	PID     uint32 `json:"pid"`
@@ -70,6 +80,7 @@ type ListenJSON struct {
 	NetNS   uint32 `json:"netns"`
 	Proto   string `json:"proto"`
 	Backlog int32  `json:"backlog"`
+	Ret     *int32 `json:"ret,omitempty"`
 	Addr    string `json:"addr"`
 	Port    uint16 `json:"port"`
 }
@@ -80,22 +91,33 @@ func (p *ListenPrinter) Event(e tracer.ListenEvent) error {
 	if e.Addr.IsValid() {
 		addr = e.Addr.String()
 	}
-	switch {
-	case p.format == JSON:
-		return p.enc.Encode(ListenJSON{
+	if p.format == JSON {
+		j := ListenJSON{
 			Time: e.Time.Format(time.RFC3339Nano), PID: e.PID, TID: e.TID,
 			Comm: e.Comm, NetNS: e.NetNS, Proto: e.Proto(), Backlog: e.Backlog,
 			Addr: addr, Port: e.Port,
-		})
-	case p.showNetNS:
-		_, err := fmt.Fprintf(p.w, "%-8s %-7d %-15.15s %-10d %-5s %7d %5d %s\n",
-			e.Time.Format(timeLayout), e.PID, e.Comm, e.NetNS, e.Proto(), e.Backlog, e.Port, addr)
-		return err
-	default:
-		_, err := fmt.Fprintf(p.w, "%-8s %-7d %-15.15s %-5s %7d %5d %s\n",
-			e.Time.Format(timeLayout), e.PID, e.Comm, e.Proto(), e.Backlog, e.Port, addr)
-		return err
+		}
+		if e.HasRet {
+			j.Ret = &e.Ret
+		}
+		return p.enc.Encode(j)
 	}
+	cols := []any{e.Time.Format(timeLayout), e.PID, e.Comm}
+	format := "%-8s %-7d %-15.15s "
+	if p.showNetNS {
+		cols = append(cols, e.NetNS)
+		format += "%-10d "
+	}
+	cols = append(cols, e.Proto(), e.Backlog)
+	format += "%-5s %7d "
+	if p.showRet {
+		cols = append(cols, e.Ret)
+		format += "%4d "
+	}
+	cols = append(cols, e.Port, addr)
+	format += "%5d %s\n"
+	_, err := fmt.Fprintf(p.w, format, cols...)
+	return err
 }
 
 // TraceHeader prints the column header of debug-mode text output.

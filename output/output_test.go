@@ -23,7 +23,7 @@ func events() []tracer.ListenEvent {
 func TestTextColumns(t *testing.T) {
 	for _, showNetNS := range []bool{false, true} {
 		var b bytes.Buffer
-		p := NewListenPrinter(&b, Text, showNetNS)
+		p := NewListenPrinter(&b, Text, showNetNS, false)
 		p.EventHeader()
 		for _, e := range events() {
 			p.Event(e)
@@ -56,7 +56,7 @@ func TestTextColumns(t *testing.T) {
 
 func TestJSON(t *testing.T) {
 	var b bytes.Buffer
-	p := NewListenPrinter(&b, JSON, false)
+	p := NewListenPrinter(&b, JSON, false, false)
 	p.EventHeader() // prints nothing in JSON
 	for _, e := range events() {
 		p.Event(e)
@@ -83,7 +83,7 @@ func TestJSON(t *testing.T) {
 func TestTrace(t *testing.T) {
 	l := tracer.TraceLine{Task: "nc", PID: 4940, CPU: 1, Flags: "d..31", Time: 1234567890 * time.Microsecond, Message: "listen4 addr=7f000001 port=4242 backlog=1"}
 	var b bytes.Buffer
-	p := NewListenPrinter(&b, Text, false)
+	p := NewListenPrinter(&b, Text, false, false)
 	p.TraceHeader()
 	p.Trace(l, when)
 	want := "TIME     TID     CPU COMM            MESSAGE\n" +
@@ -92,7 +92,7 @@ func TestTrace(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 	b.Reset()
-	p = NewListenPrinter(&b, JSON, false)
+	p = NewListenPrinter(&b, JSON, false, false)
 	p.Trace(l, when)
 	wantJSON := `{"time":"2026-11-25T10:04:05.123456789Z","ts":1234.56789,"task":"nc","pid":4940,"cpu":1,"flags":"d..31","msg":"listen4 addr=7f000001 port=4242 backlog=1"}` + "\n"
 	if b.String() != wantJSON {
@@ -108,5 +108,26 @@ func TestParseFormat(t *testing.T) {
 	}
 	if _, err := ParseFormat("xml"); err == nil || !strings.Contains(err.Error(), `"xml"`) {
 		t.Errorf("ParseFormat(xml): %v", err)
+	}
+}
+
+func TestRetColumn(t *testing.T) {
+	e := events()[0]
+	e.HasRet, e.Ret = true, -98
+	var b bytes.Buffer
+	p := NewListenPrinter(&b, Text, false, true)
+	p.EventHeader()
+	p.Event(e)
+	want := "TIME     PID     COMM            PROTO BACKLOG  RET  PORT ADDR\n" +
+		"10:04:05 4940    nc              TCPv4       1  -98  4242 127.0.0.1\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	p = NewListenPrinter(&b, JSON, false, true)
+	p.Event(e)
+	wantJSON := `{"time":"2026-11-25T10:04:05.123456789Z","pid":4940,"tid":4941,"comm":"nc","netns":4026531840,"proto":"TCPv4","backlog":1,"ret":-98,"addr":"127.0.0.1","port":4242}` + "\n"
+	if b.String() != wantJSON {
+		t.Errorf("got  %s\nwant %s", b.String(), wantJSON)
 	}
 }

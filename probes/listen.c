@@ -20,6 +20,23 @@
 //   FILTER_PID  N        only calls made by process N (its TGID).
 //   FILTER_NETNS N       only sockets of the network namespace with inode N.
 //
+// and how the probe attaches (one of):
+//
+//   EVTRACE_ATTACH_KPROBE      the tutorial's way: the entry of inet_listen.
+//                              A socket that was never bound gets its port
+//                              inside inet_listen, so the entry sees port 0.
+//   EVTRACE_ATTACH_KRETPROBE   entry and return of inet_listen: the return
+//                              sees the port actually bound and the result.
+//   EVTRACE_ATTACH_TRACEPOINT  no kprobes at all: syscalls:sys_enter_listen
+//                              (backlog), sock:inet_sock_set_state (family,
+//                              address; it fires before an automatic port is
+//                              chosen) and syscalls:sys_exit_listen (result,
+//                              and the port, read from the socket by then).
+//
+// With EVTRACE_OFFSETS_BTF, the byte offsets of the kernel members read
+// (OFF_*) come from the running kernel's BTF instead of the headers that bcc
+// compiles against, which may belong to another kernel.
+//
 // Every kernel memory read is an explicit bpf_probe_read_kernel, as the
 // tutorial found it needs, so that the source does not depend on bcc's
 // automatic rewriting of pointer dereferences.
@@ -33,6 +50,32 @@
 #if !defined(EVTRACE_MODE_PERF) && !defined(EVTRACE_MODE_DEBUG)
 #error "define EVTRACE_MODE_PERF or EVTRACE_MODE_DEBUG"
 #endif
+#if !defined(EVTRACE_ATTACH_KPROBE) && !defined(EVTRACE_ATTACH_KRETPROBE) && \
+	!defined(EVTRACE_ATTACH_TRACEPOINT)
+#error "define EVTRACE_ATTACH_KPROBE, EVTRACE_ATTACH_KRETPROBE or EVTRACE_ATTACH_TRACEPOINT"
+#endif
+
+// READ_MEMBER copies ptr->member into dst: at the BTF offset when there is
+// one, else where the headers put it.
+#ifdef EVTRACE_OFFSETS_BTF
+#define READ_MEMBER(dst, ptr, type, member, off) \
+	bpf_probe_read_kernel(&(dst), sizeof(dst), (const char *)(ptr) + (off))
+#else
+#define READ_MEMBER(dst, ptr, type, member, off) \
+	bpf_probe_read_kernel(&(dst), sizeof(dst), &((type *)(ptr))->member)
+#endif
+
+#if defined(EVTRACE_OFFSETS_BTF) ? defined(OFF_SOCK_NET) && defined(OFF_NET_INUM) : defined(CONFIG_NET_NS)
+#define EVTRACE_HAVE_NETNS 1
+#endif
+#if defined(EVTRACE_OFFSETS_BTF) ? defined(OFF_SOCK_V6_RCV_SADDR) : IS_ENABLED(CONFIG_IPV6)
+#define EVTRACE_HAVE_IPV6 1
+#endif
+
+#define EVTRACE_AF_INET 2
+#define EVTRACE_AF_INET6 10
+#define EVTRACE_TCP_LISTEN 10
+#define EVTRACE_IPPROTO_TCP 6
 
 // struct listen_event is decoded by tracer/listen.go: keep them in step.
 // Fields are ordered so that the layout has no hidden padding (64 bytes).
@@ -46,75 +89,203 @@ struct listen_event {
 	u16 lport;     // local port, host byte order
 	u8 laddr[16];  // local address: 4 bytes for IPv4, 16 for IPv6
 	char comm[TASK_COMM_LEN];
-	s32 ret;       // reserved for probes that see the return value
+	s32 ret;       // inet_listen's result (kretprobe, tracepoint)
 };
 
 #ifdef EVTRACE_MODE_PERF
 BPF_PERF_OUTPUT(listen_events);
 #endif
 
-int kprobe__inet_listen(struct pt_regs *ctx, struct socket *sock, int backlog)
+#if defined(EVTRACE_ATTACH_KRETPROBE) || defined(EVTRACE_ATTACH_TRACEPOINT)
+// What the entry saw, for the exit to complete, keyed by thread id.
+struct listen_start {
+	u64 sk;        // struct sock *, once known
+	s32 backlog;
+	u16 family;    // from the tracepoint
+	u16 sport;     // from the tracepoint, host byte order (0 if not bound yet)
+	u8 laddr[16];  // from the tracepoint
+};
+BPF_HASH(listen_starts, u32, struct listen_start, 10240);
+#endif
+
+static __always_inline u32 sock_netns(void *sk)
 {
-	u64 pid_tgid = bpf_get_current_pid_tgid();
-	u32 pid = pid_tgid >> 32;
-
-#ifdef FILTER_PID
-	if (pid != FILTER_PID)
-		return 0;
-#endif
-
-	struct sock *sk = NULL;
-	bpf_probe_read_kernel(&sk, sizeof(sk), &sock->sk);
-	if (sk == NULL)
-		return 0;
-
 	u32 netns = 0;
-#ifdef CONFIG_NET_NS
-	struct net *net = NULL;
-	bpf_probe_read_kernel(&net, sizeof(net), &sk->__sk_common.skc_net.net);
-	bpf_probe_read_kernel(&netns, sizeof(netns), &net->ns.inum);
+#ifdef EVTRACE_HAVE_NETNS
+	void *net = NULL;
+	READ_MEMBER(net, sk, struct sock, __sk_common.skc_net.net, OFF_SOCK_NET);
+	if (net)
+		READ_MEMBER(netns, net, struct net, ns.inum, OFF_NET_INUM);
 #endif
+	return netns;
+}
+
+// fill_from_sock completes ev from the socket: family, port, address.
+static __always_inline void fill_from_sock(struct listen_event *ev, void *sk)
+{
+	u16 family = 0, sport = 0;
+	READ_MEMBER(family, sk, struct sock, __sk_common.skc_family, OFF_SOCK_FAMILY);
+	// inet_sock starts with struct sock: the cast is what inet_sk() does.
+	READ_MEMBER(sport, sk, struct inet_sock, inet_sport, OFF_INET_SPORT);
+	ev->family = family;
+	ev->lport = ntohs(sport);
+	if (family == EVTRACE_AF_INET) {
+		u32 a = 0;
+		READ_MEMBER(a, sk, struct sock, __sk_common.skc_rcv_saddr, OFF_SOCK_RCV_SADDR);
+		__builtin_memcpy(ev->laddr, &a, 4);
+	}
+#ifdef EVTRACE_HAVE_IPV6
+	else if (family == EVTRACE_AF_INET6) {
+		READ_MEMBER(ev->laddr, sk, struct sock, __sk_common.skc_v6_rcv_saddr, OFF_SOCK_V6_RCV_SADDR);
+	}
+#endif
+}
+
+// emit sends a completed event: a perf record, or a trace_pipe line.
+static __always_inline int emit(void *ctx, struct listen_event *ev)
+{
 #ifdef FILTER_NETNS
-	if (netns != FILTER_NETNS)
+	if (ev->netns != FILTER_NETNS)
 		return 0;
 #endif
-
-	u16 family = 0;
-	bpf_probe_read_kernel(&family, sizeof(family), &sk->__sk_common.skc_family);
-
-	// inet_sock starts with struct sock: the cast is what inet_sk() does.
-	struct inet_sock *inet = (struct inet_sock *)sk;
-	u16 sport = 0;
-	bpf_probe_read_kernel(&sport, sizeof(sport), &inet->inet_sport);
-
 #ifdef EVTRACE_MODE_PERF
-	struct listen_event ev = {};
-	ev.ts_ns = bpf_ktime_get_ns();
-	ev.pid = pid;
-	ev.tid = (u32)pid_tgid;
-	ev.netns = netns;
-	ev.backlog = backlog;
-	ev.family = family;
-	ev.lport = ntohs(sport);
-	if (family == AF_INET) {
-		bpf_probe_read_kernel(ev.laddr, 4, &inet->inet_rcv_saddr);
-	} else if (family == AF_INET6) {
-		bpf_probe_read_kernel(ev.laddr, 16,
-				      &sk->__sk_common.skc_v6_rcv_saddr);
-	}
-	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
-	listen_events.perf_submit(ctx, &ev, sizeof(ev));
+	ev->ts_ns = bpf_ktime_get_ns();
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	listen_events.perf_submit(ctx, ev, sizeof(*ev));
 #else
 	// Three arguments at most: the address fits for IPv4 only.
-	if (family == AF_INET) {
-		u32 laddr = 0;
-		bpf_probe_read_kernel(&laddr, sizeof(laddr), &inet->inet_rcv_saddr);
+	if (ev->family == EVTRACE_AF_INET) {
+		u32 a = 0;
+		__builtin_memcpy(&a, ev->laddr, 4);
 		bpf_trace_printk("listen4 addr=%x port=%d backlog=%d\n",
-				 ntohl(laddr), ntohs(sport), backlog);
+				 ntohl(a), ev->lport, ev->backlog);
 	} else {
 		bpf_trace_printk("listen%d port=%d backlog=%d\n",
-				 family == AF_INET6 ? 6 : family, ntohs(sport), backlog);
+				 ev->family == EVTRACE_AF_INET6 ? 6 : ev->family,
+				 ev->lport, ev->backlog);
 	}
 #endif
 	return 0;
 }
+
+// start_event fills the process fields; it returns 0 for a process that
+// FILTER_PID excludes.
+static __always_inline int start_event(struct listen_event *ev)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	ev->pid = pid_tgid >> 32;
+	ev->tid = (u32)pid_tgid;
+#ifdef FILTER_PID
+	if (ev->pid != FILTER_PID)
+		return 0;
+#endif
+	return 1;
+}
+
+#if defined(EVTRACE_ATTACH_KPROBE)
+
+int kprobe__inet_listen(struct pt_regs *ctx, struct socket *sock, int backlog)
+{
+	struct listen_event ev = {};
+	if (!start_event(&ev))
+		return 0;
+	void *sk = NULL;
+	READ_MEMBER(sk, sock, struct socket, sk, OFF_SOCKET_SK);
+	if (sk == NULL)
+		return 0;
+	ev.backlog = backlog;
+	ev.netns = sock_netns(sk);
+	fill_from_sock(&ev, sk);
+	return emit(ctx, &ev);
+}
+
+#elif defined(EVTRACE_ATTACH_KRETPROBE)
+
+int kprobe__inet_listen(struct pt_regs *ctx, struct socket *sock, int backlog)
+{
+	struct listen_event ev = {};
+	if (!start_event(&ev))
+		return 0;
+	struct listen_start st = {};
+	READ_MEMBER(st.sk, sock, struct socket, sk, OFF_SOCKET_SK);
+	st.backlog = backlog;
+	listen_starts.update(&ev.tid, &st);
+	return 0;
+}
+
+int kretprobe__inet_listen(struct pt_regs *ctx)
+{
+	struct listen_event ev = {};
+	start_event(&ev);
+	struct listen_start *st = listen_starts.lookup(&ev.tid);
+	if (st == NULL)
+		return 0;
+	void *sk = (void *)st->sk;
+	ev.backlog = st->backlog;
+	listen_starts.delete(&ev.tid);
+	if (sk == NULL)
+		return 0;
+	ev.ret = PT_REGS_RC(ctx);
+	ev.netns = sock_netns(sk);
+	fill_from_sock(&ev, sk);
+	return emit(ctx, &ev);
+}
+
+#else // EVTRACE_ATTACH_TRACEPOINT
+
+TRACEPOINT_PROBE(syscalls, sys_enter_listen)
+{
+	struct listen_event ev = {};
+	if (!start_event(&ev))
+		return 0;
+	struct listen_start st = {};
+	st.backlog = args->backlog;
+	listen_starts.update(&ev.tid, &st);
+	return 0;
+}
+
+// Fires inside inet_listen when the socket enters TCP_LISTEN, before a
+// socket that was never bound gets its port: the port is read at exit.
+TRACEPOINT_PROBE(sock, inet_sock_set_state)
+{
+	if (args->newstate != EVTRACE_TCP_LISTEN || args->protocol != EVTRACE_IPPROTO_TCP)
+		return 0;
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct listen_start *st = listen_starts.lookup(&tid);
+	if (st == NULL)
+		return 0;
+	st->sk = (u64)args->skaddr;
+	st->family = args->family;
+	st->sport = args->sport;
+	if (args->family == EVTRACE_AF_INET)
+		__builtin_memcpy(st->laddr, args->saddr, 4);
+	else
+		__builtin_memcpy(st->laddr, args->saddr_v6, 16);
+	return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_listen)
+{
+	struct listen_event ev = {};
+	start_event(&ev);
+	struct listen_start *st = listen_starts.lookup(&ev.tid);
+	if (st == NULL)
+		return 0;
+	struct listen_start s = *st;
+	listen_starts.delete(&ev.tid);
+	// No state change: not a TCP socket, or one already listening
+	// (listen() again only changes the backlog).
+	if (s.sk == 0)
+		return 0;
+	ev.backlog = s.backlog;
+	ev.ret = args->ret;
+	ev.family = s.family;
+	__builtin_memcpy(ev.laddr, s.laddr, 16);
+	u16 sport = 0;
+	READ_MEMBER(sport, (void *)s.sk, struct inet_sock, inet_sport, OFF_INET_SPORT);
+	ev.lport = sport ? ntohs(sport) : s.sport;
+	ev.netns = sock_netns((void *)s.sk);
+	return emit(args, &ev);
+}
+
+#endif

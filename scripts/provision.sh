@@ -81,10 +81,17 @@ if [ -z "$kr" ]; then
 fi
 if [ -n "$kr" ] && [ "$chroot" -eq 0 ] && [ -z "${KERNEL_RELEASE:-}" ] \
     && ! dpkg -S "/boot/vmlinuz-$kr" >/dev/null 2>&1; then
-    # A kernel that no package installed (custom build): no headers package.
-    headers_pkg=''
-    log "WARNING: kernel $kr is not a distribution kernel: not installing headers"
-    log "WARNING: (bcc then needs matching headers in /lib/modules/$kr/build or CONFIG_IKHEADERS)"
+    # A kernel that no package installed (custom build): no headers package
+    # matches it. With BTF, evtrace reads struct offsets from the kernel and
+    # only needs some headers for bcc to compile against: the distribution's.
+    if [ -e /sys/kernel/btf/vmlinux ]; then
+        headers_pkg=$headers_meta
+        log "kernel $kr is not a distribution kernel; it has BTF: installing $headers_meta for evtrace's BTF fallback"
+    else
+        headers_pkg=''
+        log "WARNING: kernel $kr is not a distribution kernel and has no BTF: not installing headers"
+        log "WARNING: (bcc then needs matching headers in /lib/modules/$kr/build or CONFIG_IKHEADERS)"
+    fi
 elif [ -n "$kr" ]; then
     headers_pkg="linux-headers-$kr"
 else

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -90,4 +91,130 @@ func hasKconfig(dir string) bool {
 func isDir(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.IsDir()
+}
+
+// DefaultHeadersCache is where merged header trees are made.
+const DefaultHeadersCache = "/var/cache/evtrace/headers"
+
+// OtherReleaseHeaders finds a headers tree installed for another kernel
+// release than the running one (the newest by name), for programs that do
+// not take struct layouts from the headers (BTF offsets, tracepoint
+// arguments). A tree split in two, as Debian ships it (build: generated and
+// arch files; source: the rest), is merged into cacheDir as a tree of
+// symbolic links, because libbcc takes one tree through BCC_KERNEL_SOURCE.
+func OtherReleaseHeaders(modulesDir, running, cacheDir string) (Headers, error) {
+	entries, err := os.ReadDir(modulesDir)
+	if err != nil {
+		return Headers{}, fmt.Errorf("%w: %v", ErrNoHeaders, err)
+	}
+	var releases []string
+	for _, e := range entries {
+		if e.Name() != running && isDir(filepath.Join(modulesDir, e.Name(), "build")) {
+			releases = append(releases, e.Name())
+		}
+	}
+	sort.Strings(releases)
+	for i := len(releases) - 1; i >= 0; i-- {
+		rel := releases[i]
+		build := filepath.Join(modulesDir, rel, "build")
+		desc := fmt.Sprintf("headers of %s (none installed for the running %s)", rel, running)
+		if checkHeaderTree(build) == nil {
+			return Headers{Dir: build, Desc: build + ", " + desc}, nil
+		}
+		source := filepath.Join(modulesDir, rel, "source")
+		if !isDir(source) {
+			continue
+		}
+		merged := filepath.Join(cacheDir, rel)
+		if err := mergeTrees(merged, source, build); err != nil {
+			return Headers{}, fmt.Errorf("merge headers of %s: %w", rel, err)
+		}
+		if err := checkHeaderTree(merged); err != nil {
+			continue
+		}
+		return Headers{Dir: merged, Desc: merged + ", " + desc}, nil
+	}
+	return Headers{}, fmt.Errorf("%w: none for the running kernel %s and none for another release under %s", ErrNoHeaders, running, modulesDir)
+}
+
+// mergeTrees makes dst a tree of symbolic links showing upper over lower:
+// directories present in both are made and merged, anything else links to
+// the tree that has it (upper first). A dst made before from the same trees
+// is kept. Several processes may do this at once: each builds its own copy
+// and renames it into place, and a loser takes the winner's.
+func mergeTrees(dst, lower, upper string) error {
+	stamp := lower + "\n" + upper + "\n"
+	if b, err := os.ReadFile(filepath.Join(dst, mergeStamp)); err == nil && string(b) == stamp {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dst), filepath.Base(dst)+".tmp")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := mergeDir(tmp, lower, upper); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, mergeStamp), []byte(stamp), 0o644); err != nil {
+		return err
+	}
+	for try := 0; try < 3; try++ {
+		if err = os.Rename(tmp, dst); err == nil {
+			return nil
+		}
+		if b, rerr := os.ReadFile(filepath.Join(dst, mergeStamp)); rerr == nil && string(b) == stamp {
+			return nil // another process made it meanwhile
+		}
+		// A stale tree from other sources: move it aside, then remove it.
+		aside := tmp + ".old"
+		if os.Rename(dst, aside) == nil {
+			os.RemoveAll(aside)
+		}
+	}
+	return err
+}
+
+// mergeStamp names the file in a merged tree that records its sources.
+const mergeStamp = ".evtrace-merged"
+
+func mergeDir(dst, lower, upper string) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	names := map[string]bool{}
+	for _, dir := range []string{lower, upper} {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			names[e.Name()] = true
+		}
+	}
+	for name := range names {
+		l, u := filepath.Join(lower, name), filepath.Join(upper, name)
+		lDir, uDir := isDir(l), isDir(u)
+		_, uErr := os.Lstat(u)
+		switch {
+		case lDir && uDir:
+			if err := mergeDir(filepath.Join(dst, name), l, u); err != nil {
+				return err
+			}
+		case uErr == nil:
+			if err := os.Symlink(u, filepath.Join(dst, name)); err != nil {
+				return err
+			}
+		default:
+			if err := os.Symlink(l, filepath.Join(dst, name)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

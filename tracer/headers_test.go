@@ -84,3 +84,57 @@ func TestFindHeaders(t *testing.T) {
 		}
 	})
 }
+
+func TestOtherReleaseHeaders(t *testing.T) {
+	root := t.TempDir()
+	modules := filepath.Join(root, "modules")
+	// Debian's split: -common holds include/linux, -amd64 the generated
+	// files, and both have include/ and arch/x86/include/.
+	common, arch := filepath.Join(root, "common"), filepath.Join(root, "amd64")
+	touch(t, filepath.Join(common, "include/linux/kconfig.h"))
+	touch(t, filepath.Join(common, "arch/x86/include/asm/ptrace.h"))
+	touch(t, filepath.Join(common, "Makefile"))
+	touch(t, filepath.Join(arch, "include/generated/autoconf.h"))
+	touch(t, filepath.Join(arch, "arch/x86/include/generated/asm/x.h"))
+	touch(t, filepath.Join(arch, "Makefile"))
+	for _, rel := range []string{"5.10.0-9-amd64", "6.1.0-1-amd64"} {
+		os.MkdirAll(filepath.Join(modules, rel), 0o755)
+		os.Symlink(arch, filepath.Join(modules, rel, "build"))
+		os.Symlink(common, filepath.Join(modules, rel, "source"))
+	}
+	os.MkdirAll(filepath.Join(modules, "6.18.0", "kernel"), 0o755) // the running one, without headers
+	cache := filepath.Join(root, "cache")
+
+	h, err := OtherReleaseHeaders(modules, "6.18.0", cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged := filepath.Join(cache, "6.1.0-1-amd64")
+	if h.Dir != merged || !strings.Contains(h.Desc, "6.1.0-1-amd64") || !strings.Contains(h.Desc, "6.18.0") {
+		t.Fatalf("got %+v", h)
+	}
+	for path, from := range map[string]string{
+		"include/linux/kconfig.h":            common,
+		"include/generated/autoconf.h":       arch,
+		"arch/x86/include/asm/ptrace.h":      common,
+		"arch/x86/include/generated/asm/x.h": arch,
+		"Makefile":                           arch, // the build tree wins
+	} {
+		real, err := filepath.EvalSymlinks(filepath.Join(merged, path))
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+			continue
+		}
+		want, _ := filepath.EvalSymlinks(filepath.Join(from, path))
+		if real != want {
+			t.Errorf("%s -> %s, want %s", path, real, want)
+		}
+	}
+	// Made again over the old one.
+	if _, err := OtherReleaseHeaders(modules, "6.18.0", cache); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OtherReleaseHeaders(filepath.Join(root, "none"), "6.18.0", cache); !errors.Is(err, ErrNoHeaders) {
+		t.Errorf("no modules dir: %v", err)
+	}
+}

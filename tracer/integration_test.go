@@ -14,13 +14,14 @@ import (
 )
 
 // These tests load real BPF programs into the running kernel. They need root,
-// tracepoints and a kernel headers tree for libbcc (found as evtrace finds
-// it, or named by EVTRACE_TEST_KERNEL_SOURCE). Kprobes are not needed: the
-// programs attach to syscall tracepoints, so they run on kernels without
+// tracepoints and a kernel headers tree for libbcc: the running kernel's, or
+// any installed release's (the programs read no kernel structs, so the
+// headers' layouts do not matter; Spec.AnyHeaders). Kprobes are not needed:
+// the programs attach to syscall tracepoints, so they run on kernels without
 // kprobes too. Outside CI they skip, saying why, when the machine cannot run
 // them; with CI=true they fail instead.
 
-func requireBPF(t *testing.T) string {
+func requireBPF(t *testing.T) {
 	t.Helper()
 	why := ""
 	if os.Geteuid() != 0 {
@@ -28,11 +29,12 @@ func requireBPF(t *testing.T) string {
 	} else if _, err := TraceFS(); err != nil {
 		why = "needs tracefs: " + err.Error()
 	}
-	src := os.Getenv("EVTRACE_TEST_KERNEL_SOURCE")
 	if why == "" {
 		rel, _ := KernelRelease()
-		if _, err := FindHeaders(HeaderSearch{Explicit: src, Env: os.Getenv("BCC_KERNEL_SOURCE"), Release: rel}); err != nil {
-			why = "needs kernel headers (set EVTRACE_TEST_KERNEL_SOURCE, e.g. to the output of scripts/kernel-headers.sh): " + err.Error()
+		if _, err := FindHeaders(HeaderSearch{Env: os.Getenv("BCC_KERNEL_SOURCE"), Release: rel}); err != nil {
+			if _, err := OtherReleaseHeaders("/lib/modules", rel, DefaultHeadersCache); err != nil {
+				why = "needs kernel headers (apt-get install linux-headers-amd64): " + err.Error()
+			}
 		}
 	}
 	if why != "" {
@@ -41,7 +43,6 @@ func requireBPF(t *testing.T) string {
 		}
 		t.Skip(why)
 	}
-	return src
 }
 
 // listenOnThread makes a TCP listener on 127.0.0.1 with the given backlog
@@ -110,13 +111,13 @@ func runUntil(t *testing.T, s *Session, timeout time.Duration, trigger func(), h
 }
 
 func TestTracepointPerf(t *testing.T) {
-	src := requireBPF(t)
+	requireBPF(t)
 	s, err := Open(Spec{
-		Name:         "listen_tp.c",
-		Source:       tracepointPerfProgram,
-		Probes:       []Probe{{Kind: Tracepoint, Target: "syscalls:sys_enter_listen", Program: "tracepoint__syscalls__sys_enter_listen"}},
-		PerfTables:   []string{"calls"},
-		KernelSource: src,
+		Name:       "listen_tp.c",
+		Source:     tracepointPerfProgram,
+		Probes:     []Probe{{Kind: Tracepoint, Target: "syscalls:sys_enter_listen", Program: "tracepoint__syscalls__sys_enter_listen"}},
+		PerfTables: []string{"calls"},
+		AnyHeaders: true,
 	})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -155,7 +156,7 @@ func TestTracepointPerf(t *testing.T) {
 }
 
 func TestTracepointDebug(t *testing.T) {
-	src := requireBPF(t)
+	requireBPF(t)
 	s, err := Open(Spec{
 		Name: "listen_tp_debug.c",
 		Source: `
@@ -165,9 +166,9 @@ TRACEPOINT_PROBE(syscalls, sys_enter_listen)
 			 bpf_get_current_pid_tgid() >> 32);
 	return 0;
 }`,
-		Probes:       []Probe{{Kind: Tracepoint, Target: "syscalls:sys_enter_listen", Program: "tracepoint__syscalls__sys_enter_listen"}},
-		TracePipe:    true,
-		KernelSource: src,
+		Probes:     []Probe{{Kind: Tracepoint, Target: "syscalls:sys_enter_listen", Program: "tracepoint__syscalls__sys_enter_listen"}},
+		TracePipe:  true,
+		AnyHeaders: true,
 	})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -198,12 +199,12 @@ TRACEPOINT_PROBE(syscalls, sys_enter_listen)
 }
 
 func TestCompileErrorCarriesCompilerMessage(t *testing.T) {
-	src := requireBPF(t)
+	requireBPF(t)
 	_, err := Open(Spec{
-		Name:         "broken.c",
-		Source:       "TRACEPOINT_PROBE(syscalls, sys_enter_listen) { return undeclared_thing; }",
-		Probes:       []Probe{{Kind: Tracepoint, Target: "syscalls:sys_enter_listen", Program: "tracepoint__syscalls__sys_enter_listen"}},
-		KernelSource: src,
+		Name:       "broken.c",
+		Source:     "TRACEPOINT_PROBE(syscalls, sys_enter_listen) { return undeclared_thing; }",
+		Probes:     []Probe{{Kind: Tracepoint, Target: "syscalls:sys_enter_listen", Program: "tracepoint__syscalls__sys_enter_listen"}},
+		AnyHeaders: true,
 	})
 	var ce *CompileError
 	if !errors.As(err, &ce) {
@@ -215,12 +216,12 @@ func TestCompileErrorCarriesCompilerMessage(t *testing.T) {
 }
 
 func TestUnknownTracepoint(t *testing.T) {
-	src := requireBPF(t)
+	requireBPF(t)
 	_, err := Open(Spec{
-		Name:         "x.c",
-		Source:       "int f(void *ctx) { return 0; }",
-		Probes:       []Probe{{Kind: Tracepoint, Target: "syscalls:sys_enter_no_such_call", Program: "f"}},
-		KernelSource: src,
+		Name:       "x.c",
+		Source:     "int f(void *ctx) { return 0; }",
+		Probes:     []Probe{{Kind: Tracepoint, Target: "syscalls:sys_enter_no_such_call", Program: "f"}},
+		AnyHeaders: true,
 	})
 	if !errors.Is(err, ErrNoTracepoint) {
 		t.Fatalf("Open: %v, want ErrNoTracepoint", err)
@@ -232,7 +233,7 @@ func TestListenWithoutKprobes(t *testing.T) {
 	if KprobesSupported() {
 		t.Skip("this kernel has kprobes; the VM tests cover evtrace listen")
 	}
-	_, err := OpenListen(ListenConfig{Mode: ModePerf})
+	_, err := OpenListen(ListenConfig{Mode: ModePerf, Attach: AttachKprobe})
 	if !errors.Is(err, ErrNoKprobes) {
 		t.Fatalf("OpenListen: %v, want ErrNoKprobes", err)
 	}
@@ -249,14 +250,14 @@ func commOf(t *testing.T, pid int) string {
 // TestSessionReleasesEverything opens and closes a perf session twice and
 // checks that file descriptors and goroutines return to where they were.
 func TestSessionReleasesEverything(t *testing.T) {
-	src := requireBPF(t)
+	requireBPF(t)
 	open := func() {
 		s, err := Open(Spec{
-			Name:         "listen_tp.c",
-			Source:       tracepointPerfProgram,
-			Probes:       []Probe{{Kind: Tracepoint, Target: "syscalls:sys_enter_listen", Program: "tracepoint__syscalls__sys_enter_listen"}},
-			PerfTables:   []string{"calls"},
-			KernelSource: src,
+			Name:       "listen_tp.c",
+			Source:     tracepointPerfProgram,
+			Probes:     []Probe{{Kind: Tracepoint, Target: "syscalls:sys_enter_listen", Program: "tracepoint__syscalls__sys_enter_listen"}},
+			PerfTables: []string{"calls"},
+			AnyHeaders: true,
 		})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
@@ -297,7 +298,7 @@ func countFDs(t *testing.T) int {
 // TestLostEventsAreCounted overflows a one-page perf ring and the trace
 // buffer before reading them, and checks that the losses are reported.
 func TestLostEventsAreCounted(t *testing.T) {
-	src := requireBPF(t)
+	requireBPF(t)
 	const calls = 20000
 	for _, tc := range []struct {
 		name string
@@ -332,7 +333,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
 		t.Run(tc.name, func(t *testing.T) {
 			spec := tc.spec
 			spec.Probes = []Probe{{Kind: Tracepoint, Target: "syscalls:sys_enter_getppid", Program: "tracepoint__syscalls__sys_enter_getppid"}}
-			spec.KernelSource = src
+			spec.AnyHeaders = true
 			s, err := Open(spec)
 			if err != nil {
 				t.Fatalf("Open: %v", err)

@@ -35,24 +35,57 @@ func ParseMode(s string) (Mode, error) {
 // ListenConfig configures the listen tracer.
 type ListenConfig struct {
 	Mode         Mode
-	PID          uint32 // report this process only; 0: all
-	NetNS        uint32 // report this network namespace (inode) only; 0: all
-	KernelSource string // headers tree; see Spec.KernelSource
-	PerfPages    int    // see Spec.PerfPages
+	Attach       Attach       // "" or auto: chosen by PlanListen
+	Offsets      OffsetSource // "" or auto: chosen by PlanListen
+	PID          uint32       // report this process only; 0: all
+	NetNS        uint32       // report this network namespace (inode) only; 0: all
+	KernelSource string       // headers tree; see Spec.KernelSource
+	PerfPages    int          // see Spec.PerfPages
 }
 
 // Names in listen.c.
 const (
-	listenProgram = "kprobe__inet_listen"
-	listenTable   = "listen_events"
-	listenTarget  = "inet_listen"
+	listenTable = "listen_events"
 	// ListenEventSize is the size of struct listen_event.
 	ListenEventSize = 64
 )
 
-// ListenSpec returns the program that `evtrace listen` runs for cfg: the
-// final C text (defines for mode and filters, then listen.c) and its probes.
-func ListenSpec(cfg ListenConfig) (Spec, error) {
+// ListenPlan is what PlanListen decided for a ListenConfig on this kernel.
+type ListenPlan struct {
+	Attach        Attach
+	AttachReason  string
+	Offsets       OffsetSource
+	OffsetsReason string
+	OffsetValues  Offsets // with Offsets == OffsetsBTF
+}
+
+// PlanListen chooses the attach strategy and the offsets source for the
+// running kernel, and computes BTF offsets when they are used.
+func PlanListen(cfg ListenConfig) (ListenPlan, error) {
+	return planListen(cfg, DetectFeatures(), KernelListenOffsets)
+}
+
+func planListen(cfg ListenConfig, f Features, btfOffsets func() (Offsets, error)) (ListenPlan, error) {
+	var p ListenPlan
+	var err error
+	if p.Attach, p.AttachReason, err = ChooseAttach(cfg.Attach, f); err != nil {
+		return p, err
+	}
+	if p.Offsets, p.OffsetsReason, err = ChooseOffsets(cfg.Offsets, f); err != nil {
+		return p, err
+	}
+	if p.Offsets == OffsetsBTF {
+		if p.OffsetValues, err = btfOffsets(); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// ListenSpec returns the program that `evtrace listen` runs for cfg and
+// plan: the final C text (defines for mode, strategy, offsets and filters,
+// then listen.c) and its probes.
+func ListenSpec(cfg ListenConfig, plan ListenPlan) (Spec, error) {
 	var defs []probes.Define
 	switch cfg.Mode {
 	case ModePerf, "":
@@ -61,6 +94,19 @@ func ListenSpec(cfg ListenConfig) (Spec, error) {
 		defs = append(defs, probes.Define{Name: "EVTRACE_MODE_DEBUG", Value: "1"})
 	default:
 		return Spec{}, fmt.Errorf("unknown mode %q (want perf or debug)", cfg.Mode)
+	}
+	switch plan.Attach {
+	case AttachKprobe:
+		defs = append(defs, probes.Define{Name: "EVTRACE_ATTACH_KPROBE", Value: "1"})
+	case AttachKretprobe:
+		defs = append(defs, probes.Define{Name: "EVTRACE_ATTACH_KRETPROBE", Value: "1"})
+	case AttachTracepoint:
+		defs = append(defs, probes.Define{Name: "EVTRACE_ATTACH_TRACEPOINT", Value: "1"})
+	default:
+		return Spec{}, fmt.Errorf("listen: no attach strategy chosen (%q)", plan.Attach)
+	}
+	if plan.Offsets == OffsetsBTF {
+		defs = append(defs, plan.OffsetValues.defines()...)
 	}
 	if cfg.PID != 0 {
 		defs = append(defs, probes.Define{Name: "FILTER_PID", Value: strconv.FormatUint(uint64(cfg.PID), 10)})
@@ -75,9 +121,11 @@ func ListenSpec(cfg ListenConfig) (Spec, error) {
 	spec := Spec{
 		Name:         "listen.c",
 		Source:       text,
-		Probes:       []Probe{{Kind: Kprobe, Target: listenTarget, Program: listenProgram}},
+		Probes:       listenProbes(plan.Attach),
 		KernelSource: cfg.KernelSource,
 		PerfPages:    cfg.PerfPages,
+		// With BTF offsets the headers' layouts are never read.
+		AnyHeaders: plan.Offsets == OffsetsBTF,
 	}
 	if cfg.Mode == ModeDebug {
 		spec.TracePipe = true
@@ -99,6 +147,8 @@ type ListenEvent struct {
 	Addr    netip.Addr // local address; unspecified (0.0.0.0, ::) for a wildcard bind
 	Port    uint16     // local port, host byte order; 0 if not bound yet
 	Mono    time.Duration
+	Ret     int32 // inet_listen's result, when HasRet
+	HasRet  bool  // the strategy sees the return (kretprobe, tracepoint)
 }
 
 // Address families as the kernel numbers them.
@@ -141,6 +191,7 @@ func DecodeListenEvent(b []byte) (ListenEvent, error) {
 	case afInet6:
 		e.Addr = netip.AddrFrom16([16]byte(b[28:44]))
 	}
+	e.Ret = int32(ne.Uint32(b[60:64]))
 	comm := b[44:60]
 	if i := bytes.IndexByte(comm, 0); i >= 0 {
 		comm = comm[:i]
@@ -167,6 +218,7 @@ type Stats struct {
 // ListenTracer reports every TCP listen on the machine.
 type ListenTracer struct {
 	session *Session
+	plan    ListenPlan
 	clock   monoClock
 	events  atomic.Uint64
 	lost    atomic.Uint64
@@ -174,7 +226,14 @@ type ListenTracer struct {
 
 // OpenListen compiles and attaches the listen probe.
 func OpenListen(cfg ListenConfig) (*ListenTracer, error) {
-	spec, err := ListenSpec(cfg)
+	if err := checkRoot(); err != nil {
+		return nil, err
+	}
+	plan, err := PlanListen(cfg)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := ListenSpec(cfg, plan)
 	if err != nil {
 		return nil, err
 	}
@@ -187,8 +246,11 @@ func OpenListen(cfg ListenConfig) (*ListenTracer, error) {
 		s.Close()
 		return nil, err
 	}
-	return &ListenTracer{session: s, clock: clock}, nil
+	return &ListenTracer{session: s, plan: plan, clock: clock}, nil
 }
+
+// Plan says which strategy and offsets the tracer uses, and why.
+func (t *ListenTracer) Plan() ListenPlan { return t.plan }
 
 // Headers says which kernel headers the probe was compiled against.
 func (t *ListenTracer) Headers() Headers { return t.session.Headers() }
@@ -210,6 +272,10 @@ func (t *ListenTracer) Run(ctx context.Context, h ListenHandler) error {
 				return
 			}
 			e.Time = t.clock.wall(e.Mono)
+			e.HasRet = t.plan.Attach.ReportsReturn()
+			if !e.HasRet {
+				e.Ret = 0
+			}
 			t.events.Add(1)
 			if h.Event != nil {
 				h.Event(e)

@@ -2,7 +2,9 @@ package tracer
 
 import (
 	"encoding/binary"
+	"errors"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -83,28 +85,47 @@ func TestProto(t *testing.T) {
 }
 
 func TestListenSpec(t *testing.T) {
+	btfPlan := ListenPlan{Attach: AttachTracepoint, Offsets: OffsetsBTF, OffsetValues: Offsets{"OFF_SOCKET_SK": 24, "OFF_INET_SPORT": 814}}
 	tests := []struct {
 		name     string
 		cfg      ListenConfig
+		plan     ListenPlan
 		contains []string
 		omits    []string
+		probes   []Probe
 	}{
 		{
-			name:     "perf default, no filters",
+			name:     "perf default, kprobe, headers, no filters",
 			cfg:      ListenConfig{},
-			contains: []string{"#define EVTRACE_MODE_PERF 1\n", "BPF_PERF_OUTPUT(listen_events)", "kprobe__inet_listen"},
-			omits:    []string{"#define EVTRACE_MODE_DEBUG", "#define FILTER_PID", "#define FILTER_NETNS"},
+			plan:     ListenPlan{Attach: AttachKprobe, Offsets: OffsetsHeaders},
+			contains: []string{"#define EVTRACE_MODE_PERF 1\n", "#define EVTRACE_ATTACH_KPROBE 1\n", "BPF_PERF_OUTPUT(listen_events)"},
+			omits:    []string{"#define EVTRACE_MODE_DEBUG", "#define FILTER_PID", "#define FILTER_NETNS", "#define EVTRACE_OFFSETS_BTF", "#define OFF_"},
+			probes:   []Probe{{Kprobe, "inet_listen", "kprobe__inet_listen"}},
 		},
 		{
-			name:     "debug with filters",
+			name:     "debug with filters, kretprobe",
 			cfg:      ListenConfig{Mode: ModeDebug, PID: 1234, NetNS: 4026531840},
-			contains: []string{"#define EVTRACE_MODE_DEBUG 1\n", "#define FILTER_PID 1234\n", "#define FILTER_NETNS 4026531840\n", "bpf_trace_printk"},
-			omits:    []string{"#define EVTRACE_MODE_PERF"},
+			plan:     ListenPlan{Attach: AttachKretprobe, Offsets: OffsetsHeaders},
+			contains: []string{"#define EVTRACE_MODE_DEBUG 1\n", "#define EVTRACE_ATTACH_KRETPROBE 1\n", "#define FILTER_PID 1234\n", "#define FILTER_NETNS 4026531840\n"},
+			omits:    []string{"#define EVTRACE_MODE_PERF", "#define EVTRACE_ATTACH_KPROBE"},
+			probes:   []Probe{{Kretprobe, "inet_listen", "kretprobe__inet_listen"}, {Kprobe, "inet_listen", "kprobe__inet_listen"}},
+		},
+		{
+			name:     "tracepoint with BTF offsets",
+			cfg:      ListenConfig{},
+			plan:     btfPlan,
+			contains: []string{"#define EVTRACE_ATTACH_TRACEPOINT 1\n", "#define EVTRACE_OFFSETS_BTF 1\n", "#define OFF_SOCKET_SK 24\n", "#define OFF_INET_SPORT 814\n"},
+			omits:    []string{"#define EVTRACE_ATTACH_KPROBE", "#define OFF_NET_INUM"},
+			probes: []Probe{
+				{Tracepoint, "syscalls:sys_exit_listen", "tracepoint__syscalls__sys_exit_listen"},
+				{Tracepoint, "sock:inet_sock_set_state", "tracepoint__sock__inet_sock_set_state"},
+				{Tracepoint, "syscalls:sys_enter_listen", "tracepoint__syscalls__sys_enter_listen"},
+			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			spec, err := ListenSpec(tt.cfg)
+			spec, err := ListenSpec(tt.cfg, tt.plan)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -118,8 +139,8 @@ func TestListenSpec(t *testing.T) {
 					t.Errorf("C text has %q", s)
 				}
 			}
-			if len(spec.Probes) != 1 || spec.Probes[0] != (Probe{Kprobe, "inet_listen", "kprobe__inet_listen"}) {
-				t.Errorf("probes %+v", spec.Probes)
+			if !reflect.DeepEqual(spec.Probes, tt.probes) {
+				t.Errorf("probes %+v, want %+v", spec.Probes, tt.probes)
 			}
 			debug := tt.cfg.Mode == ModeDebug
 			if spec.TracePipe != debug || (len(spec.PerfTables) == 1) == debug {
@@ -127,8 +148,83 @@ func TestListenSpec(t *testing.T) {
 			}
 		})
 	}
-	if _, err := ListenSpec(ListenConfig{Mode: "fast"}); err == nil {
+	if _, err := ListenSpec(ListenConfig{Mode: "fast"}, btfPlan); err == nil {
 		t.Error("unknown mode accepted")
+	}
+	if _, err := ListenSpec(ListenConfig{}, ListenPlan{}); err == nil {
+		t.Error("no attach strategy accepted")
+	}
+}
+
+func TestChooseAttach(t *testing.T) {
+	all := Features{Kprobes: true, ListenTracepoints: true, BTF: true}
+	noKprobes := Features{ListenTracepoints: true, BTF: true} // this CI host
+	nothing := Features{}
+	tests := []struct {
+		req     Attach
+		f       Features
+		want    Attach
+		wantErr error
+	}{
+		{AttachAuto, all, AttachKretprobe, nil},
+		{"", all, AttachKretprobe, nil},
+		{AttachAuto, noKprobes, AttachTracepoint, nil},
+		{AttachAuto, Features{Kprobes: true}, AttachKretprobe, nil},
+		{AttachAuto, nothing, "", ErrNoKprobes},
+		{AttachKprobe, all, AttachKprobe, nil},
+		{AttachKprobe, noKprobes, "", ErrNoKprobes},
+		{AttachKretprobe, noKprobes, "", ErrNoKprobes},
+		{AttachTracepoint, all, AttachTracepoint, nil},
+		{AttachTracepoint, Features{Kprobes: true}, "", ErrNoTracepoint},
+	}
+	for _, tt := range tests {
+		got, why, err := ChooseAttach(tt.req, tt.f)
+		if got != tt.want || !errors.Is(err, tt.wantErr) || (err == nil && why == "") {
+			t.Errorf("ChooseAttach(%q, %+v) = %q, %q, %v; want %q, %v", tt.req, tt.f, got, why, err, tt.want, tt.wantErr)
+		}
+	}
+	_, _, err := ChooseAttach(AttachKprobe, noKprobes)
+	if !strings.Contains(err.Error(), "--attach tracepoint") {
+		t.Errorf("no hint towards tracepoints: %v", err)
+	}
+}
+
+func TestChooseOffsets(t *testing.T) {
+	tests := []struct {
+		req     OffsetSource
+		btf     bool
+		want    OffsetSource
+		wantErr bool
+	}{
+		{OffsetsAuto, true, OffsetsBTF, false},
+		{OffsetsAuto, false, OffsetsHeaders, false},
+		{OffsetsBTF, true, OffsetsBTF, false},
+		{OffsetsBTF, false, "", true},
+		{OffsetsHeaders, true, OffsetsHeaders, false},
+	}
+	for _, tt := range tests {
+		got, _, err := ChooseOffsets(tt.req, Features{BTF: tt.btf})
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("ChooseOffsets(%q, btf=%v) = %q, %v", tt.req, tt.btf, got, err)
+		}
+	}
+}
+
+func TestPlanListen(t *testing.T) {
+	offs := Offsets{"OFF_SOCKET_SK": 24}
+	calls := 0
+	load := func() (Offsets, error) { calls++; return offs, nil }
+	p, err := planListen(ListenConfig{}, Features{ListenTracepoints: true, BTF: true}, load)
+	if err != nil || p.Attach != AttachTracepoint || p.Offsets != OffsetsBTF || !reflect.DeepEqual(p.OffsetValues, offs) {
+		t.Errorf("plan %+v, %v", p, err)
+	}
+	p, err = planListen(ListenConfig{Offsets: OffsetsHeaders}, Features{Kprobes: true, BTF: true}, load)
+	if err != nil || p.Attach != AttachKretprobe || p.Offsets != OffsetsHeaders || p.OffsetValues != nil || calls != 1 {
+		t.Errorf("plan %+v, %v (BTF read %d times)", p, err, calls)
+	}
+	failing := func() (Offsets, error) { return nil, errors.New("bad BTF") }
+	if _, err := planListen(ListenConfig{}, Features{Kprobes: true, BTF: true}, failing); err == nil {
+		t.Error("BTF error swallowed")
 	}
 }
 

@@ -57,6 +57,10 @@ type Spec struct {
 	// KernelSource names a kernel headers tree (--kernel-source); empty:
 	// $BCC_KERNEL_SOURCE, then where libbcc looks by itself.
 	KernelSource string
+	// AnyHeaders allows, when the running kernel's headers are missing,
+	// those of another release: for programs whose struct reads do not
+	// depend on the headers' layouts (BTF offsets, tracepoint arguments).
+	AnyHeaders bool
 }
 
 // Handler receives what a Session reads. Functions may be nil. They are
@@ -110,11 +114,20 @@ func Open(spec Spec) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	headers, err := FindHeaders(HeaderSearch{
+	search := HeaderSearch{
 		Explicit: spec.KernelSource,
 		Env:      os.Getenv("BCC_KERNEL_SOURCE"),
 		Release:  rel,
-	})
+	}
+	headers, err := FindHeaders(search)
+	if errors.Is(err, ErrNoHeaders) && spec.AnyHeaders && search.Explicit == "" && search.Env == "" {
+		other, oerr := OtherReleaseHeaders("/lib/modules", rel, DefaultHeadersCache)
+		if oerr == nil {
+			headers, err = other, nil
+		} else {
+			err = fmt.Errorf("%w; nor other usable headers: %v", err, oerr)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,121 @@
+package tracer
+
+import (
+	"fmt"
+	"os"
+)
+
+// Attach is how the listen probe attaches to the kernel.
+type Attach string
+
+const (
+	AttachAuto       Attach = "auto"       // the best the kernel supports
+	AttachKprobe     Attach = "kprobe"     // entry of inet_listen (the tutorial's way)
+	AttachKretprobe  Attach = "kretprobe"  // entry and return: bound port and result
+	AttachTracepoint Attach = "tracepoint" // syscalls:*_listen + sock:inet_sock_set_state
+)
+
+// ParseAttach accepts auto, kprobe, kretprobe and tracepoint.
+func ParseAttach(s string) (Attach, error) {
+	switch Attach(s) {
+	case AttachAuto, AttachKprobe, AttachKretprobe, AttachTracepoint:
+		return Attach(s), nil
+	}
+	return "", fmt.Errorf("unknown attach strategy %q (want auto, kprobe, kretprobe or tracepoint)", s)
+}
+
+// ReportsReturn says whether events of this strategy carry inet_listen's
+// result and the port bound inside it.
+func (a Attach) ReportsReturn() bool { return a == AttachKretprobe || a == AttachTracepoint }
+
+// Features is what the running kernel offers the listen probe.
+type Features struct {
+	Kprobes           bool // kprobes can be created
+	ListenTracepoints bool // syscalls:sys_{enter,exit}_listen and sock:inet_sock_set_state exist
+	BTF               bool // /sys/kernel/btf/vmlinux exists
+}
+
+var listenTracepoints = []string{"syscalls:sys_enter_listen", "syscalls:sys_exit_listen", "sock:inet_sock_set_state"}
+
+// DetectFeatures looks at the running kernel.
+func DetectFeatures() Features {
+	f := Features{Kprobes: KprobesSupported(), ListenTracepoints: true}
+	for _, tp := range listenTracepoints {
+		if checkTracepoint(tp) != nil {
+			f.ListenTracepoints = false
+		}
+	}
+	if _, err := os.Stat(KernelBTF); err == nil {
+		f.BTF = true
+	}
+	return f
+}
+
+// ChooseAttach resolves a requested strategy against the kernel's features
+// and says why, in words for the user.
+func ChooseAttach(req Attach, f Features) (Attach, string, error) {
+	switch req {
+	case AttachAuto, "":
+		switch {
+		case f.Kprobes:
+			return AttachKretprobe, "kprobes available: kretprobe reports the port bound and the result", nil
+		case f.ListenTracepoints:
+			return AttachTracepoint, "no kprobes in this kernel: using tracepoints syscalls:sys_{enter,exit}_listen and sock:inet_sock_set_state", nil
+		}
+		return "", "", fmt.Errorf("%w, and no listen tracepoints (syscalls:sys_enter_listen, syscalls:sys_exit_listen, sock:inet_sock_set_state): nothing to attach to", ErrNoKprobes)
+	case AttachKprobe, AttachKretprobe:
+		if !f.Kprobes {
+			hint := ""
+			if f.ListenTracepoints {
+				hint = " (try --attach tracepoint)"
+			}
+			return "", "", fmt.Errorf("--attach %s: %w%s", req, ErrNoKprobes, hint)
+		}
+		return req, "as asked", nil
+	case AttachTracepoint:
+		if !f.ListenTracepoints {
+			return "", "", fmt.Errorf("--attach tracepoint: %w: this kernel lacks one of %v", ErrNoTracepoint, listenTracepoints)
+		}
+		return req, "as asked", nil
+	}
+	return "", "", fmt.Errorf("unknown attach strategy %q", req)
+}
+
+// ChooseOffsets resolves where struct offsets come from.
+func ChooseOffsets(req OffsetSource, f Features) (OffsetSource, string, error) {
+	switch req {
+	case OffsetsAuto, "":
+		if f.BTF {
+			return OffsetsBTF, "from the running kernel's BTF", nil
+		}
+		return OffsetsHeaders, "no kernel BTF: from the kernel headers", nil
+	case OffsetsBTF:
+		if !f.BTF {
+			return "", "", fmt.Errorf("--offsets btf: this kernel has no BTF (%s)", KernelBTF)
+		}
+		return req, "from the running kernel's BTF, as asked", nil
+	case OffsetsHeaders:
+		return req, "from the kernel headers, as asked", nil
+	}
+	return "", "", fmt.Errorf("unknown offsets source %q", req)
+}
+
+// listenProbes are the attachments of each strategy.
+func listenProbes(a Attach) []Probe {
+	switch a {
+	case AttachKprobe:
+		return []Probe{{Kprobe, "inet_listen", "kprobe__inet_listen"}}
+	case AttachKretprobe:
+		return []Probe{
+			{Kretprobe, "inet_listen", "kretprobe__inet_listen"},
+			{Kprobe, "inet_listen", "kprobe__inet_listen"},
+		}
+	case AttachTracepoint:
+		return []Probe{
+			{Tracepoint, "syscalls:sys_exit_listen", "tracepoint__syscalls__sys_exit_listen"},
+			{Tracepoint, "sock:inet_sock_set_state", "tracepoint__sock__inet_sock_set_state"},
+			{Tracepoint, "syscalls:sys_enter_listen", "tracepoint__syscalls__sys_enter_listen"},
+		}
+	}
+	return nil
+}
