@@ -28,3 +28,15 @@ func (c monoClock) wall(mono time.Duration) time.Time { return c.boot.Add(mono) 
 // boot, CLOCK_MONOTONIC) to the wall clock. trace_pipe's default "local"
 // clock follows the same time base closely but not exactly.
 func (t *ListenTracer) WallTime(mono time.Duration) time.Time { return t.clock.wall(mono) }
+
+// WallClock converts kernel timestamps (time since boot) to wall time.
+type WallClock struct{ c monoClock }
+
+// NewWallClock reads the offset between the wall and monotonic clocks now.
+func NewWallClock() (WallClock, error) {
+	c, err := newMonoClock()
+	return WallClock{c}, err
+}
+
+// Wall converts a bpf_ktime_get_ns or trace_pipe timestamp.
+func (w WallClock) Wall(mono time.Duration) time.Time { return w.c.wall(mono) }

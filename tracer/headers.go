@@ -26,6 +26,9 @@ type Headers struct {
 	Dir string
 	// Desc says which tree was found, for -v and error messages.
 	Desc string
+	// OtherRelease is set when the tree belongs to another kernel release
+	// (OtherReleaseHeaders): struct layouts read from it may be wrong.
+	OtherRelease bool
 }
 
 // FindHeaders looks for a usable headers tree in the order libbcc does, and
@@ -119,7 +122,7 @@ func OtherReleaseHeaders(modulesDir, running, cacheDir string) (Headers, error) 
 		build := filepath.Join(modulesDir, rel, "build")
 		desc := fmt.Sprintf("headers of %s (none installed for the running %s)", rel, running)
 		if checkHeaderTree(build) == nil {
-			return Headers{Dir: build, Desc: build + ", " + desc}, nil
+			return Headers{Dir: build, Desc: build + ", " + desc, OtherRelease: true}, nil
 		}
 		source := filepath.Join(modulesDir, rel, "source")
 		if !isDir(source) {
@@ -132,7 +135,7 @@ func OtherReleaseHeaders(modulesDir, running, cacheDir string) (Headers, error) 
 		if err := checkHeaderTree(merged); err != nil {
 			continue
 		}
-		return Headers{Dir: merged, Desc: merged + ", " + desc}, nil
+		return Headers{Dir: merged, Desc: merged + ", " + desc, OtherRelease: true}, nil
 	}
 	return Headers{}, fmt.Errorf("%w: none for the running kernel %s and none for another release under %s", ErrNoHeaders, running, modulesDir)
 }

@@ -158,6 +158,13 @@ func checkTracepoint(name string) error {
 	return nil
 }
 
+// KernelHasSymbol reports whether /proc/kallsyms lists a function with this
+// exact name; false when it cannot be read.
+func KernelHasSymbol(name string) bool {
+	ok, _ := kernelHasSymbol(name)
+	return ok
+}
+
 // kernelHasSymbol reports whether /proc/kallsyms lists a text symbol with
 // this exact name.
 func kernelHasSymbol(name string) (bool, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -15,9 +16,10 @@ import (
 type ProbeKind int
 
 const (
-	Kprobe     ProbeKind = iota // entry of a kernel function
-	Kretprobe                   // return of a kernel function
-	Tracepoint                  // a static tracepoint, "category:event"
+	Kprobe        ProbeKind = iota // entry of a kernel function
+	Kretprobe                      // return of a kernel function
+	Tracepoint                     // a static tracepoint, "category:event"
+	RawTracepoint                  // a raw tracepoint, "event"
 )
 
 func (k ProbeKind) String() string {
@@ -28,6 +30,8 @@ func (k ProbeKind) String() string {
 		return "kretprobe"
 	case Tracepoint:
 		return "tracepoint"
+	case RawTracepoint:
+		return "raw_tracepoint"
 	}
 	return fmt.Sprintf("ProbeKind(%d)", int(k))
 }
@@ -57,6 +61,13 @@ type Spec struct {
 	// KernelSource names a kernel headers tree (--kernel-source); empty:
 	// $BCC_KERNEL_SOURCE, then where libbcc looks by itself.
 	KernelSource string
+	// AutoAttach adds, after the compile, a probe for every function named
+	// by bcc's conventions (kprobe__FUNC, tracepoint__CAT__EVENT, ...; see
+	// ProbeForFunction), as bcc's BPF(text=...) does.
+	AutoAttach bool
+	// AutoPerf reads every table that the program submits perf events to.
+	AutoPerf bool
+
 	// AnyHeaders allows, when the running kernel's headers are missing,
 	// those of another release: for programs whose struct reads do not
 	// depend on the headers' layouts (BTF offsets, tracepoint arguments).
@@ -86,6 +97,7 @@ type Session struct {
 	tables  []*perfTable
 	pipe    *tracePipe
 
+	probes   []Probe  // attached
 	stale    []string // stale kprobes removed by Open
 	staleErr error    // why removing them failed
 
@@ -156,13 +168,40 @@ func Open(spec Spec) (*Session, error) {
 		s.Close()
 		return nil, err
 	}
-	for _, p := range spec.Probes {
+	probes := spec.Probes
+	if spec.AutoAttach {
+		prefix := SyscallPrefix(KernelHasSymbol)
+		for _, fn := range s.mod.FunctionNames() {
+			if p, ok := ProbeForFunction(fn, prefix); ok && !hasProgram(probes, fn) {
+				probes = append(probes, p)
+			}
+		}
+		if err := checkProbes(probes); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	if len(probes) == 0 {
+		s.Close()
+		return nil, fmt.Errorf("%s: nothing to attach: name a function kprobe__FUNC, kretprobe__FUNC, tracepoint__CATEGORY__EVENT (TRACEPOINT_PROBE) or raw_tracepoint__EVENT, or attach one explicitly", spec.Name)
+	}
+	for _, p := range probes {
 		if err := s.attach(p); err != nil {
 			s.Close()
 			return nil, err
 		}
 	}
-	for _, name := range spec.PerfTables {
+	s.probes = probes
+	tables := spec.PerfTables
+	if spec.AutoPerf {
+		for id := uint64(0); id < s.mod.TableSize(); id++ {
+			name := s.mod.TableDesc(id)["name"].(string)
+			if len(s.mod.PerfEventFields(name)) > 0 && !slices.Contains(tables, name) {
+				tables = append(tables, name)
+			}
+		}
+	}
+	for _, name := range tables {
 		if err := s.openPerf(name); err != nil {
 			s.Close()
 			return nil, err
@@ -178,6 +217,31 @@ func (s *Session) Headers() Headers { return s.headers }
 // Open removed from kprobe_events.
 // The error says why removing failed, if it did; it does not stop the run.
 func (s *Session) StaleKprobesRemoved() ([]string, error) { return s.stale, s.staleErr }
+
+// Probes returns what Open attached.
+func (s *Session) Probes() []Probe { return s.probes }
+
+// PerfTables returns the names of the perf tables the session reads.
+func (s *Session) PerfTables() []string {
+	names := make([]string, len(s.tables))
+	for i, t := range s.tables {
+		names[i] = t.name
+	}
+	return names
+}
+
+// PerfFields returns libbcc's description of the struct submitted to a
+// perf table ("name#type" per field); see NewDecoder.
+func (s *Session) PerfFields(table string) []string { return s.mod.PerfEventFields(table) }
+
+func hasProgram(probes []Probe, program string) bool {
+	for _, p := range probes {
+		if p.Program == program {
+			return true
+		}
+	}
+	return false
+}
 
 func usesKprobes(probes []Probe) bool {
 	for _, p := range probes {
@@ -209,6 +273,7 @@ func checkProbes(probes []Probe) error {
 			if err := checkTracepoint(p.Target); err != nil {
 				return err
 			}
+		case RawTracepoint:
 		default:
 			return fmt.Errorf("probe %s: unknown kind %v", p.Program, p.Kind)
 		}
@@ -237,6 +302,8 @@ func (s *Session) attach(p Probe) error {
 		load(s.mod.LoadKprobe)
 	case Tracepoint:
 		load(s.mod.LoadTracepoint)
+	case RawTracepoint:
+		load(s.mod.LoadRawTracepoint)
 	}
 	if err != nil {
 		return err
@@ -250,11 +317,13 @@ func (s *Session) attach(p Probe) error {
 		log, err = captureStderrErr(func() error { return s.mod.AttachKretprobe(p.Target, fd, -1) })
 	case Tracepoint:
 		log, err = captureStderrErr(func() error { return s.mod.AttachTracepoint(p.Target, fd) })
+	case RawTracepoint:
+		log, err = captureStderrErr(func() error { return s.mod.AttachRawTracepoint(p.Target, fd) })
 	}
 	if err == nil {
 		return nil
 	}
-	if p.Kind != Tracepoint {
+	if p.Kind == Kprobe || p.Kind == Kretprobe {
 		if found, kerr := kernelHasSymbol(p.Target); kerr == nil && !found {
 			return fmt.Errorf("attach %s %s: %w (not in /proc/kallsyms)", p.Kind, p.Target, ErrNoFunction)
 		}

@@ -178,6 +178,9 @@ func (bpf *Module) Close() {
 		C.free(unsafe.Pointer(tpCategoryCS))
 		C.free(unsafe.Pointer(tpNameCS))
 	}
+	for _, fd := range bpf.rawTracepoints {
+		syscall.Close(fd)
+	}
 	for _, vs := range bpf.perfEvents {
 		for _, v := range vs {
 			C.bpf_close_perf_event_fd((C.int)(v))
@@ -562,4 +565,30 @@ func GetSyscallPrefix() string {
 		}
 	}
 	return syscallPrefix
+}
+
+// FunctionNames returns the names of the module's BPF functions, in the
+// order libbcc lists them.
+func (bpf *Module) FunctionNames() []string {
+	n := int(C.bpf_num_functions(bpf.p))
+	names := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		names = append(names, C.GoString(C.bpf_function_name(bpf.p, C.size_t(i))))
+	}
+	return names
+}
+
+// PerfEventFields returns the fields of the struct that the program passes
+// to perf_submit on the named BPF_PERF_OUTPUT table, as libbcc recorded
+// them at compile time: "name#type" strings, in declaration order. It is
+// empty for tables that are never submitted to.
+func (bpf *Module) PerfEventFields(table string) []string {
+	cs := C.CString(table)
+	defer C.free(unsafe.Pointer(cs))
+	n := int(C.bpf_perf_event_fields(bpf.p, cs))
+	fields := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		fields = append(fields, C.GoString(C.bpf_perf_event_field(bpf.p, cs, C.size_t(i))))
+	}
+	return fields
 }

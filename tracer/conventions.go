@@ -1,0 +1,79 @@
+package tracer
+
+import (
+	"fmt"
+	"strings"
+)
+
+// syscallPrefixes are the spellings a probe may use for a syscall's kernel
+// function, as bcc accepts them; all are rewritten to the running kernel's.
+var syscallPrefixes = []string{"sys_", "__x64_sys_", "__x32_compat_sys_", "__ia32_compat_sys_", "__arm64_sys_", "__s390x_sys_", "__s390_sys_"}
+
+// SyscallPrefix returns the prefix of syscall functions in the running
+// kernel: "__x64_sys_" (x86-64 since 4.17), "__arm64_sys_", or "sys_".
+func SyscallPrefix(hasSymbol func(string) bool) string {
+	for _, p := range []string{"__x64_sys_", "__arm64_sys_", "__s390x_sys_"} {
+		if hasSymbol(p + "bpf") {
+			return p
+		}
+	}
+	return "sys_"
+}
+
+// fixSyscallName rewrites "sys_listen" (or another arch's spelling) to the
+// kernel's own name, e.g. "__x64_sys_listen"; other names are unchanged.
+func fixSyscallName(name, prefix string) string {
+	for _, p := range syscallPrefixes {
+		if rest, ok := strings.CutPrefix(name, p); ok {
+			return prefix + rest
+		}
+	}
+	return name
+}
+
+// ProbeForFunction applies bcc's naming conventions to a C function name:
+// kprobe__FUNC, kretprobe__FUNC, tracepoint__CATEGORY__EVENT (what
+// TRACEPOINT_PROBE defines) and raw_tracepoint__EVENT. ok is false for any
+// other name: such functions are helpers, or attached explicitly.
+func ProbeForFunction(name, syscallPrefix string) (p Probe, ok bool) {
+	switch {
+	case strings.HasPrefix(name, "kprobe__"):
+		return Probe{Kprobe, fixSyscallName(name[len("kprobe__"):], syscallPrefix), name}, len(name) > len("kprobe__")
+	case strings.HasPrefix(name, "kretprobe__"):
+		return Probe{Kretprobe, fixSyscallName(name[len("kretprobe__"):], syscallPrefix), name}, len(name) > len("kretprobe__")
+	case strings.HasPrefix(name, "tracepoint__"):
+		cat, ev, found := strings.Cut(name[len("tracepoint__"):], "__")
+		if !found || cat == "" || ev == "" {
+			return Probe{}, false
+		}
+		return Probe{Tracepoint, cat + ":" + ev, name}, true
+	case strings.HasPrefix(name, "raw_tracepoint__"):
+		return Probe{RawTracepoint, name[len("raw_tracepoint__"):], name}, len(name) > len("raw_tracepoint__")
+	}
+	return Probe{}, false
+}
+
+// ParseAttachSpec parses an explicit attachment, as --attach gives it:
+// kprobe:FUNC=PROG, kretprobe:FUNC=PROG, tracepoint:CAT:EVENT=PROG or
+// raw_tracepoint:EVENT=PROG (bcc's attach_kprobe(event=FUNC, fn_name=PROG)).
+func ParseAttachSpec(s, syscallPrefix string) (Probe, error) {
+	kind, rest, ok := strings.Cut(s, ":")
+	target, prog, ok2 := strings.Cut(rest, "=")
+	if !ok || !ok2 || target == "" || prog == "" {
+		return Probe{}, fmt.Errorf("--attach %q: want KIND:TARGET=PROGRAM, e.g. kprobe:inet_listen=trace_listen", s)
+	}
+	switch kind {
+	case "kprobe":
+		return Probe{Kprobe, fixSyscallName(target, syscallPrefix), prog}, nil
+	case "kretprobe":
+		return Probe{Kretprobe, fixSyscallName(target, syscallPrefix), prog}, nil
+	case "tracepoint":
+		if c, e, ok := strings.Cut(target, ":"); !ok || c == "" || e == "" {
+			return Probe{}, fmt.Errorf("--attach %q: a tracepoint is CATEGORY:EVENT", s)
+		}
+		return Probe{Tracepoint, target, prog}, nil
+	case "raw_tracepoint":
+		return Probe{RawTracepoint, target, prog}, nil
+	}
+	return Probe{}, fmt.Errorf("--attach %q: unknown kind %q (want kprobe, kretprobe, tracepoint or raw_tracepoint)", s, kind)
+}

@@ -1,0 +1,65 @@
+package tracer
+
+import "testing"
+
+func TestProbeForFunction(t *testing.T) {
+	const x64 = "__x64_sys_"
+	tests := []struct {
+		name string
+		want Probe
+		ok   bool
+	}{
+		{"kprobe__inet_listen", Probe{Kprobe, "inet_listen", "kprobe__inet_listen"}, true},
+		{"kprobe__sys_listen", Probe{Kprobe, "__x64_sys_listen", "kprobe__sys_listen"}, true},
+		{"kprobe____x64_sys_clone", Probe{Kprobe, "__x64_sys_clone", "kprobe____x64_sys_clone"}, true},
+		{"kprobe__tcp_v4_connect", Probe{Kprobe, "tcp_v4_connect", "kprobe__tcp_v4_connect"}, true},
+		{"kretprobe__inet_csk_accept", Probe{Kretprobe, "inet_csk_accept", "kretprobe__inet_csk_accept"}, true},
+		{"kretprobe__sys_getppid", Probe{Kretprobe, "__x64_sys_getppid", "kretprobe__sys_getppid"}, true},
+		{"tracepoint__syscalls__sys_enter_getppid", Probe{Tracepoint, "syscalls:sys_enter_getppid", "tracepoint__syscalls__sys_enter_getppid"}, true},
+		{"tracepoint__sock__inet_sock_set_state", Probe{Tracepoint, "sock:inet_sock_set_state", "tracepoint__sock__inet_sock_set_state"}, true},
+		{"raw_tracepoint__sched_switch", Probe{RawTracepoint, "sched_switch", "raw_tracepoint__sched_switch"}, true},
+		{"tracepoint__nocategory", Probe{}, false},
+		{"kprobe__", Probe{}, false},
+		{"helper", Probe{}, false},
+		{"my_kprobe__x", Probe{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := ProbeForFunction(tt.name, x64)
+		if ok != tt.ok || (ok && got != tt.want) {
+			t.Errorf("%s: %+v, %v; want %+v, %v", tt.name, got, ok, tt.want, tt.ok)
+		}
+	}
+	if got, _ := ProbeForFunction("kprobe__sys_listen", "sys_"); got.Target != "sys_listen" {
+		t.Errorf("old kernel prefix: %+v", got)
+	}
+}
+
+func TestSyscallPrefix(t *testing.T) {
+	for syms, want := range map[string]string{"__x64_sys_bpf": "__x64_sys_", "__arm64_sys_bpf": "__arm64_sys_", "sys_bpf": "sys_", "": "sys_"} {
+		has := func(s string) bool { return s == syms }
+		if got := SyscallPrefix(has); got != want {
+			t.Errorf("kernel with %q: %q, want %q", syms, got, want)
+		}
+	}
+}
+
+func TestParseAttachSpec(t *testing.T) {
+	good := map[string]Probe{
+		"kprobe:inet_listen=trace":           {Kprobe, "inet_listen", "trace"},
+		"kprobe:sys_listen=t":                {Kprobe, "__x64_sys_listen", "t"},
+		"kretprobe:inet_listen=r":            {Kretprobe, "inet_listen", "r"},
+		"tracepoint:syscalls:sys_exit_bpf=e": {Tracepoint, "syscalls:sys_exit_bpf", "e"},
+		"raw_tracepoint:sched_switch=s":      {RawTracepoint, "sched_switch", "s"},
+	}
+	for s, want := range good {
+		got, err := ParseAttachSpec(s, "__x64_sys_")
+		if err != nil || got != want {
+			t.Errorf("%s: %+v, %v; want %+v", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"inet_listen", "kprobe:inet_listen", "kprobe:=p", "uprobe:x=y", "tracepoint:nocat=p"} {
+		if _, err := ParseAttachSpec(s, "__x64_sys_"); err == nil {
+			t.Errorf("%s accepted", s)
+		}
+	}
+}
