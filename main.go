@@ -7,7 +7,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -29,7 +29,7 @@ func main() {
 
 // run is main without the exit, so that tests can drive the CLI.
 func run(args []string, stdout, stderr io.Writer) int {
-	err := newApp(stdout, stderr).Run(args)
+	err := newApp(stdout, stderr).Run(flagsFirst(args))
 	if err == nil {
 		return 0
 	}
@@ -47,6 +47,36 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 1
+}
+
+// flagsFirst lets `evtrace run FILE.c -D X` work as users of bcc tools type
+// it: urfave/cli stops at the first argument, so for run and tutorial the
+// flags after the file (or step) are moved before it.
+func flagsFirst(args []string) []string {
+	if len(args) < 3 || (args[1] != "run" && args[1] != "tutorial") {
+		return args
+	}
+	noValue := map[string]bool{"--ebpf": true, "-ebpf": true, "--source": true, "-source": true, "-h": true, "--help": true}
+	var flags, positional []string
+	rest := args[2:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		switch {
+		case a == "--":
+			positional = append(positional, rest[i+1:]...)
+			i = len(rest)
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			flags = append(flags, a)
+			if !noValue[a] && !strings.Contains(a, "=") && i+1 < len(rest) {
+				flags = append(flags, rest[i+1])
+				i++
+			}
+		default:
+			positional = append(positional, a)
+		}
+	}
+	out := append([]string{args[0], args[1]}, flags...)
+	return append(out, positional...)
 }
 
 // usageError marks bad flags and arguments (exit status 2).
@@ -67,7 +97,9 @@ Examples:
    sudo evtrace listen                 # every TCP listen() on the machine
    sudo evtrace listen -o json         # the same, one JSON object per line
    sudo evtrace listen --mode debug    # through bpf_trace_printk and trace_pipe
-   sudo evtrace listen --ebpf          # print the C program and exit`,
+   sudo evtrace listen --ebpf          # print the C program and exit
+   sudo evtrace run probe.c            # any probe: auto-attach, decode, print
+   evtrace tutorial                    # the tutorial's five steps, runnable`,
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
@@ -78,7 +110,7 @@ Examples:
 			}
 			return cli.ShowAppHelp(c)
 		},
-		Commands: []*cli.Command{listenCommand()},
+		Commands: []*cli.Command{listenCommand(), runCommand(), tutorialCommand()},
 	}
 }
 
@@ -232,28 +264,18 @@ func listenAction(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	w := bufio.NewWriter(stdout)
-	p := output.NewListenPrinter(w, o.format, o.showNetNS, plan.Attach.ReportsReturn())
-	var werr error
-	flush := func(err error) {
-		if err == nil {
-			err = w.Flush()
-		}
-		if err != nil && werr == nil {
-			werr = err
-			stop() // stdout is gone (e.g. a closed pipe): end the run
-		}
-	}
+	out := newSink(stdout, stop)
+	p := output.NewListenPrinter(out.w, o.format, o.showNetNS, plan.Attach.ReportsReturn())
 	if o.cfg.Mode == tracer.ModeDebug {
-		flush(p.TraceHeader())
+		out.done(p.TraceHeader())
 	} else {
-		flush(p.EventHeader())
+		out.done(p.EventHeader())
 	}
 	fmt.Fprintln(stderr, "evtrace: tracing listen() calls; Ctrl-C to stop")
 
 	runErr := t.Run(ctx, tracer.ListenHandler{
-		Event: func(e tracer.ListenEvent) { flush(p.Event(e)) },
-		Trace: func(l tracer.TraceLine) { flush(p.Trace(l, t.WallTime(l.Time))) },
+		Event: func(e tracer.ListenEvent) { out.done(p.Event(e)) },
+		Trace: func(l tracer.TraceLine) { out.done(p.Trace(l, t.WallTime(l.Time))) },
 		Lost: func(source string, n uint64) {
 			fmt.Fprintf(stderr, "evtrace: lost %d events (%s)\n", n, source)
 		},
@@ -262,13 +284,5 @@ func listenAction(c *cli.Context) error {
 	closeErr := t.Close()
 	st := t.Stats()
 	fmt.Fprintf(stderr, "evtrace: %d events, %d lost\n", st.Events, st.Lost)
-	switch {
-	case runErr != nil:
-		return runErr
-	case closeErr != nil:
-		return closeErr
-	case werr != nil:
-		return fmt.Errorf("write output: %w", werr)
-	}
-	return nil
+	return errors.Join(runErr, closeErr, out.err)
 }

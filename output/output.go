@@ -121,11 +121,18 @@ func (p *ListenPrinter) Event(e tracer.ListenEvent) error {
 }
 
 // TraceHeader prints the column header of debug-mode text output.
-func (p *ListenPrinter) TraceHeader() error {
-	if p.format != Text {
+func (p *ListenPrinter) TraceHeader() error { return traceHeader(p.w, p.format) }
+
+// Trace prints one trace_pipe line; wall is its time on the wall clock.
+func (p *ListenPrinter) Trace(l tracer.TraceLine, wall time.Time) error {
+	return writeTrace(p.w, p.enc, p.format, l, wall)
+}
+
+func traceHeader(w io.Writer, format Format) error {
+	if format != Text {
 		return nil
 	}
-	_, err := fmt.Fprintf(p.w, "%-8s %-7s %-3s %-15s %s\n", "TIME", "TID", "CPU", "COMM", "MESSAGE")
+	_, err := fmt.Fprintf(w, "%-8s %-7s %-3s %-15s %s\n", "TIME", "TID", "CPU", "COMM", "MESSAGE")
 	return err
 }
 
@@ -140,15 +147,14 @@ type TraceJSON struct {
 	Message string  `json:"msg"`
 }
 
-// Trace prints one trace_pipe line; wall is its time on the wall clock.
-func (p *ListenPrinter) Trace(l tracer.TraceLine, wall time.Time) error {
-	if p.format == JSON {
-		return p.enc.Encode(TraceJSON{
+func writeTrace(w io.Writer, enc *json.Encoder, format Format, l tracer.TraceLine, wall time.Time) error {
+	if format == JSON {
+		return enc.Encode(TraceJSON{
 			Time: wall.Format(time.RFC3339Nano), TS: l.Time.Seconds(), Task: l.Task,
 			PID: l.PID, CPU: l.CPU, Flags: l.Flags, Message: l.Message,
 		})
 	}
-	_, err := fmt.Fprintf(p.w, "%-8s %-7d %-3d %-15.15s %s\n",
+	_, err := fmt.Fprintf(w, "%-8s %-7d %-3d %-15.15s %s\n",
 		wall.Format(timeLayout), l.PID, l.CPU, l.Task, l.Message)
 	return err
 }

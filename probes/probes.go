@@ -4,13 +4,45 @@
 package probes
 
 import (
-	_ "embed"
+	"embed"
 	"fmt"
 	"strings"
 )
 
 //go:embed listen.c
 var listenSource string
+
+//go:embed tutorial/*.c
+var tutorialFS embed.FS
+
+// TutorialStep is one step of the tutorial "How to turn any syscall into an
+// event", as a probe for the generic runner (evtrace tutorial STEP).
+type TutorialStep struct {
+	Name    string // hello, backlog, port-ip, netns, perf
+	Summary string
+	Source  string
+}
+
+var tutorialSteps = []struct{ name, summary string }{
+	{"hello", "kprobe on inet_listen, bpf_trace_printk \"Hello World!\""},
+	{"backlog", "print listen()'s backlog argument"},
+	{"port-ip", "read port and address with bpf_probe_read"},
+	{"netns", "the network namespace; why bpf_trace_printk stops at 3 arguments"},
+	{"perf", "a struct through BPF_PERF_OUTPUT, decoded without writing Go"},
+}
+
+// Tutorial returns the steps in order.
+func Tutorial() []TutorialStep {
+	steps := make([]TutorialStep, len(tutorialSteps))
+	for i, s := range tutorialSteps {
+		src, err := tutorialFS.ReadFile("tutorial/" + s.name + ".c")
+		if err != nil {
+			panic("probes: tutorial step " + s.name + " not embedded: " + err.Error())
+		}
+		steps[i] = TutorialStep{Name: s.name, Summary: s.summary, Source: string(src)}
+	}
+	return steps
+}
 
 // Define is one preprocessor definition prepended to a probe's source.
 type Define struct {

@@ -32,3 +32,20 @@ func TestListenSourceIsEmbedded(t *testing.T) {
 		}
 	}
 }
+
+func TestTutorialSteps(t *testing.T) {
+	steps := Tutorial()
+	var names []string
+	for _, s := range steps {
+		names = append(names, s.Name)
+		if !strings.Contains(s.Source, "kprobe__inet_listen") || s.Summary == "" {
+			t.Errorf("step %s: incomplete", s.Name)
+		}
+	}
+	if strings.Join(names, " ") != "hello backlog port-ip netns perf" {
+		t.Errorf("steps %v", names)
+	}
+	if !strings.Contains(steps[4].Source, "BPF_PERF_OUTPUT") || !strings.Contains(steps[3].Source, "THREE arguments") {
+		t.Error("perf or netns step lacks its point")
+	}
+}

@@ -75,7 +75,8 @@ func startEvtrace(t *testing.T, name string, args ...string) *evtrace {
 	return e
 }
 
-const readyLine = "evtrace: tracing listen() calls"
+// readyLine starts the line evtrace prints once its probes are attached.
+const readyLine = "evtrace: tracing"
 
 // waitReady waits until every e says it is attached; under TCG each bcc
 // compile takes a minute or two, and they run at the same time.

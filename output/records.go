@@ -1,0 +1,188 @@
+package output
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/evtrace/evtrace/tracer"
+)
+
+// RecordPrinter prints decoded perf records of any struct (evtrace run):
+// columns headed by the field names, or one JSON object per record with
+// the fields in declaration order. With several tables, a TABLE column (or
+// a "_table" key) says which one a record came from.
+type RecordPrinter struct {
+	w       io.Writer
+	format  Format
+	multi   bool
+	headed  map[string]bool
+	widths  map[string][]int
+	enc     *json.Encoder
+	traceFm string
+}
+
+// NewRecordPrinter prints records of the given tables to w. traceFormat,
+// if set, selects trace_pipe fields the way bcc's trace_print(fmt=...) does:
+// {0} task, {1} pid, {2} cpu, {3} flags, {4} timestamp, {5} message.
+func NewRecordPrinter(w io.Writer, format Format, tables []string, traceFormat string) *RecordPrinter {
+	return &RecordPrinter{
+		w: w, format: format, multi: len(tables) > 1,
+		headed: map[string]bool{}, widths: map[string][]int{},
+		enc: json.NewEncoder(w), traceFm: traceFormat,
+	}
+}
+
+// Record prints one decoded record of table.
+func (p *RecordPrinter) Record(table string, fields []tracer.Field, vals []any) error {
+	if p.format == JSON {
+		var b bytes.Buffer
+		b.WriteByte('{')
+		if p.multi {
+			fmt.Fprintf(&b, `"_table":%q,`, table)
+		}
+		for i, f := range fields {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			k, _ := json.Marshal(f.Name)
+			v, err := json.Marshal(vals[i])
+			if err != nil {
+				return fmt.Errorf("field %s: %w", f.Name, err)
+			}
+			b.Write(k)
+			b.WriteByte(':')
+			b.Write(v)
+		}
+		b.WriteString("}\n")
+		_, err := p.w.Write(b.Bytes())
+		return err
+	}
+	widths, ok := p.widths[table]
+	if !ok {
+		for _, f := range fields {
+			widths = append(widths, max(len(f.Name), columnWidth(f)))
+		}
+		p.widths[table] = widths
+	}
+	var line strings.Builder
+	if !p.headed[table] {
+		p.headed[table] = true
+		if p.multi {
+			fmt.Fprintf(&line, "%-12s ", "TABLE")
+		}
+		for i, f := range fields {
+			writeCell(&line, strings.ToUpper(f.Name), widths[i], i == len(fields)-1)
+		}
+		line.WriteByte('\n')
+	}
+	if p.multi {
+		fmt.Fprintf(&line, "%-12s ", table)
+	}
+	for i := range fields {
+		writeCell(&line, formatValue(vals[i]), widths[i], i == len(fields)-1)
+	}
+	line.WriteByte('\n')
+	_, err := io.WriteString(p.w, line.String())
+	return err
+}
+
+func writeCell(b *strings.Builder, s string, width int, last bool) {
+	if last {
+		b.WriteString(s)
+		return
+	}
+	fmt.Fprintf(b, "%-*s ", width, s)
+}
+
+// columnWidth is a column's width before the header is considered.
+func columnWidth(f tracer.Field) int {
+	switch {
+	case f.Kind == tracer.FieldString:
+		return min(f.Dims[0], 16)
+	case f.Kind == tracer.FieldPointer:
+		return 18
+	case len(f.Dims) > 0:
+		return 12
+	case f.Size == 8:
+		return 10
+	}
+	return 6
+}
+
+func formatValue(v any) string {
+	switch x := v.(type) {
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case uint64:
+		return strconv.FormatUint(x, 10)
+	case string:
+		return x
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = formatValue(e)
+		}
+		return "[" + strings.Join(parts, " ") + "]"
+	}
+	return fmt.Sprint(v)
+}
+
+// TraceHeader prints the header of trace_pipe text output (none with a
+// trace format).
+func (p *RecordPrinter) TraceHeader() error {
+	if p.traceFm != "" {
+		return nil
+	}
+	return traceHeader(p.w, p.format)
+}
+
+// Trace prints one trace_pipe line.
+func (p *RecordPrinter) Trace(l tracer.TraceLine, wall time.Time) error {
+	if p.traceFm != "" && p.format == Text {
+		_, err := io.WriteString(p.w, FormatTrace(p.traceFm, l)+"\n")
+		return err
+	}
+	return writeTrace(p.w, p.enc, p.format, l, wall)
+}
+
+// FormatTrace fills bcc's trace_print format: {0} task, {1} pid, {2} cpu,
+// {3} flags, {4} timestamp (seconds), {5} message.
+func FormatTrace(format string, l tracer.TraceLine) string {
+	return strings.NewReplacer(
+		"{0}", l.Task,
+		"{1}", strconv.Itoa(l.PID),
+		"{2}", strconv.Itoa(l.CPU),
+		"{3}", l.Flags,
+		"{4}", strconv.FormatFloat(l.Time.Seconds(), 'f', 6, 64),
+		"{5}", l.Message,
+	).Replace(format)
+}
+
+// ValidTraceFormat reports a format that names no field or a field past {5}.
+func ValidTraceFormat(format string) error {
+	found := false
+	for i := 0; i < len(format); i++ {
+		if format[i] != '{' {
+			continue
+		}
+		end := strings.IndexByte(format[i:], '}')
+		if end < 0 {
+			return fmt.Errorf("--format %q: unclosed {", format)
+		}
+		n, err := strconv.Atoi(format[i+1 : i+end])
+		if err != nil || n < 0 || n > 5 {
+			return fmt.Errorf("--format %q: {%s}: fields are {0} task, {1} pid, {2} cpu, {3} flags, {4} timestamp, {5} message", format, format[i+1:i+end])
+		}
+		found = true
+		i += end
+	}
+	if !found {
+		return fmt.Errorf("--format %q names no field ({0}..{5})", format)
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+package output
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evtrace/evtrace/tracer"
+)
+
+func mixedDecoder(t *testing.T) *tracer.Decoder {
+	d, err := tracer.NewDecoder([]string{"pid#u32", "delta#s32", "comm#char[16]", "pair#u32[2]", "ptr#void *"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestRecordColumns(t *testing.T) {
+	d := mixedDecoder(t)
+	var b bytes.Buffer
+	p := NewRecordPrinter(&b, Text, []string{"events"}, "")
+	p.Record("events", d.Fields, []any{uint64(4242), int64(-3), "nc", []any{uint64(1), uint64(2)}, "0xffff8880deadbeef"})
+	p.Record("events", d.Fields, []any{uint64(7), int64(1234567), "a-very-long-task", []any{uint64(30), uint64(40)}, "0x0"})
+	want := "PID    DELTA  COMM             PAIR         PTR\n" +
+		"4242   -3     nc               [1 2]        0xffff8880deadbeef\n" +
+		"7      1234567 a-very-long-task [30 40]      0x0\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestRecordJSONAndTables(t *testing.T) {
+	d := mixedDecoder(t)
+	vals := []any{uint64(4242), int64(-3), "nc", []any{uint64(1), uint64(2)}, "0x10"}
+	var b bytes.Buffer
+	NewRecordPrinter(&b, JSON, []string{"events"}, "").Record("events", d.Fields, vals)
+	want := `{"pid":4242,"delta":-3,"comm":"nc","pair":[1,2],"ptr":"0x10"}` + "\n"
+	if b.String() != want {
+		t.Errorf("got  %s\nwant %s", b.String(), want)
+	}
+	b.Reset()
+	NewRecordPrinter(&b, JSON, []string{"a", "b"}, "").Record("b", d.Fields, vals)
+	if !strings.HasPrefix(b.String(), `{"_table":"b","pid":4242,`) {
+		t.Errorf("two tables: %s", b.String())
+	}
+	b.Reset()
+	p := NewRecordPrinter(&b, Text, []string{"a", "b"}, "")
+	p.Record("a", d.Fields, vals)
+	p.Record("b", d.Fields, vals)
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "TABLE        PID") || !strings.HasPrefix(lines[3], "b            4242") {
+		t.Errorf("two tables, text:\n%s", b.String())
+	}
+}
+
+func TestTraceFormat(t *testing.T) {
+	l := tracer.TraceLine{Task: "nc", PID: 4940, CPU: 1, Flags: "d..31", Time: 1500 * time.Millisecond, Message: "Hello World!"}
+	if got := FormatTrace("{1} {5}", l); got != "4940 Hello World!" {
+		t.Errorf("got %q", got)
+	}
+	if got := FormatTrace("{0}/{2}/{3}/{4}", l); got != "nc/1/d..31/1.500000" {
+		t.Errorf("got %q", got)
+	}
+	var b bytes.Buffer
+	p := NewRecordPrinter(&b, Text, nil, "{1} {5}")
+	p.TraceHeader()
+	p.Trace(l, time.Time{})
+	if b.String() != "4940 Hello World!\n" {
+		t.Errorf("printer: %q", b.String())
+	}
+	for _, bad := range []string{"{6}", "{x}", "no fields", "{1"} {
+		if ValidTraceFormat(bad) == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if err := ValidTraceFormat("{1} {5}"); err != nil {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/evtrace/evtrace/output"
+	"github.com/evtrace/evtrace/probes"
+	"github.com/evtrace/evtrace/tracer"
+)
+
+// The flags that evtrace run and evtrace tutorial share.
+func programFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "define", Aliases: []string{"D"}, Usage: "pass `NAME[=VALUE]` to the compiler as -D (repeatable)"},
+		&cli.StringFlag{Name: "cflags", Usage: "more compiler `FLAGS`, separated by spaces"},
+		&cli.StringSliceFlag{Name: "attach", Usage: "attach a program explicitly: `KIND:TARGET=PROGRAM`, KIND one of kprobe, kretprobe, tracepoint (TARGET CATEGORY:EVENT), raw_tracepoint (repeatable)"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json (one object per event)"},
+		&cli.StringFlag{Name: "format", Usage: "print trace_pipe lines as `FMT`, bcc's trace_print style: {0} task, {1} pid, {2} cpu, {3} flags, {4} time, {5} message"},
+		&cli.DurationFlag{Name: "duration", Usage: "stop after `DURATION` (e.g. 10s)"},
+		&cli.IntFlag{Name: "count", Usage: "stop after `N` events"},
+		&cli.BoolFlag{Name: "ebpf", Usage: "print the C text and exit"},
+		&cli.StringFlag{Name: "kernel-source", Usage: "kernel headers tree `DIR` (passed to bcc as BCC_KERNEL_SOURCE)"},
+		&cli.IntFlag{Name: "perf-pages", Value: tracer.DefaultPerfPages, Usage: "perf ring size per CPU, in pages (a power of two)"},
+	}
+}
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "compile a C file with bcc, attach it by bcc's naming conventions, print what it reports",
+		UsageText: "evtrace run FILE.c [options]",
+		Description: `The runtime for any probe, as bcc's BPF(src_file=...) is. Functions are
+attached by their names: kprobe__FUNC, kretprobe__FUNC (sys_NAME becomes the
+kernel's syscall function, e.g. __x64_sys_NAME), tracepoint__CATEGORY__EVENT
+(what TRACEPOINT_PROBE(CATEGORY, EVENT) defines), raw_tracepoint__EVENT;
+other functions are left alone, or attached with --attach.
+
+Every BPF_PERF_OUTPUT table the program submits to is read, and each event
+is decoded from the struct passed to perf_submit (libbcc records its
+fields): columns headed by the field names, or -o json. If the program
+calls bpf_trace_printk, the trace pipe is read and printed.
+
+Examples:
+   sudo evtrace run getppid.c                     # auto-attach, print events
+   sudo evtrace run probe.c -D TARGET_PID=1234    # a define for the C
+   sudo evtrace run probe.c --attach kprobe:inet_listen=on_listen
+   sudo evtrace run hello.c --format '{1} {5}'    # pid and message of each printk
+   sudo evtrace run probe.c -o json --count 10    # ten events as JSON, then exit`,
+		Flags:        programFlags(),
+		OnUsageError: onUsageError,
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("run takes one C file, got %d arguments", c.NArg())
+			}
+			path := c.Args().First()
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return fmt.Errorf("read probe: %w", err)
+			}
+			return runProgram(c, filepath.Base(path), string(src))
+		},
+	}
+}
+
+func tutorialCommand() *cli.Command {
+	var list strings.Builder
+	for i, s := range probes.Tutorial() {
+		fmt.Fprintf(&list, "   %d %-8s %s\n", i+1, s.Name, s.Summary)
+	}
+	return &cli.Command{
+		Name:      "tutorial",
+		Usage:     `the steps of "How to turn any syscall into an event", runnable`,
+		UsageText: "evtrace tutorial [STEP [--source] [options]]",
+		Description: "Each step is a small C probe on inet_listen, run by the same runner as\n" +
+			"`evtrace run`. Without STEP, the steps are listed; --source prints a\n" +
+			"step's C with comments that explain it. Steps (by name or number):\n\n" +
+			list.String() + "\nExamples:\n   evtrace tutorial\n   evtrace tutorial hello --source\n   sudo evtrace tutorial 3",
+		Flags: append(programFlags(),
+			&cli.BoolFlag{Name: "source", Usage: "print the step's C and exit"}),
+		OnUsageError: onUsageError,
+		Action: func(c *cli.Context) error {
+			steps := probes.Tutorial()
+			if c.NArg() == 0 {
+				for i, s := range steps {
+					fmt.Fprintf(c.App.Writer, "%d %-8s %s\n", i+1, s.Name, s.Summary)
+				}
+				return nil
+			}
+			if c.NArg() > 1 {
+				return usagef("tutorial takes one step, got %d arguments", c.NArg())
+			}
+			name := c.Args().First()
+			for i, s := range steps {
+				if name == s.Name || name == fmt.Sprint(i+1) {
+					if c.Bool("source") {
+						_, err := io.WriteString(c.App.Writer, s.Source)
+						return err
+					}
+					return runProgram(c, s.Name+".c", s.Source)
+				}
+			}
+			return usagef("unknown tutorial step %q (see evtrace tutorial)", name)
+		},
+	}
+}
+
+// runProgram compiles source as `evtrace run` does and prints its events.
+func runProgram(c *cli.Context, name, source string) error {
+	format, err := output.ParseFormat(c.String("output"))
+	if err != nil {
+		return usageError{err}
+	}
+	traceFmt := c.String("format")
+	if traceFmt != "" {
+		if err := output.ValidTraceFormat(traceFmt); err != nil {
+			return usageError{err}
+		}
+	}
+	if n := c.Int("count"); n < 0 {
+		return usagef("--count %d: want a positive number", n)
+	}
+	if d := c.Duration("duration"); d < 0 {
+		return usagef("--duration %v: want a positive duration", d)
+	}
+	pages := c.Int("perf-pages")
+	if pages < 1 || pages&(pages-1) != 0 {
+		return usagef("--perf-pages %d: want a power of two", pages)
+	}
+	var cflags []string
+	for _, d := range c.StringSlice("define") {
+		nameOnly, _, _ := strings.Cut(d, "=")
+		if nameOnly == "" || strings.ContainsAny(nameOnly, " \t") {
+			return usagef("-D %q: want NAME or NAME=VALUE", d)
+		}
+		cflags = append(cflags, "-D"+d)
+	}
+	cflags = append(cflags, strings.Fields(c.String("cflags"))...)
+	var explicit []tracer.Probe
+	prefix := ""
+	for _, a := range c.StringSlice("attach") {
+		if prefix == "" {
+			prefix = tracer.SyscallPrefix(tracer.KernelHasSymbol)
+		}
+		p, err := tracer.ParseAttachSpec(a, prefix)
+		if err != nil {
+			return usageError{err}
+		}
+		explicit = append(explicit, p)
+	}
+	if c.Bool("ebpf") {
+		_, err := io.WriteString(c.App.Writer, source)
+		return err
+	}
+
+	s, err := tracer.Open(tracer.Spec{
+		Name:         name,
+		Source:       source,
+		CFlags:       cflags,
+		Probes:       explicit,
+		AutoAttach:   true,
+		AutoPerf:     true,
+		TracePipe:    strings.Contains(source, "bpf_trace_printk"),
+		PerfPages:    pages,
+		KernelSource: c.String("kernel-source"),
+		AnyHeaders:   true, // with a warning below
+	})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if h := s.Headers(); h.OtherRelease {
+		fmt.Fprintf(c.App.ErrWriter, "evtrace: warning: compiled against %s: struct layouts from these headers may not match the running kernel\n", h.Desc)
+	}
+	decoders := map[string]*tracer.Decoder{}
+	for _, table := range s.PerfTables() {
+		d, err := tracer.NewDecoder(s.PerfFields(table))
+		if err != nil {
+			return fmt.Errorf("perf table %s: %w", table, err)
+		}
+		decoders[table] = d
+	}
+	clock, err := tracer.NewWallClock()
+	if err != nil {
+		return err
+	}
+
+	stdout, stderr := c.App.Writer, c.App.ErrWriter
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if d := c.Duration("duration"); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	out := newSink(stdout, stop)
+	p := output.NewRecordPrinter(out.w, format, s.PerfTables(), traceFmt)
+	if len(decoders) == 0 {
+		out.done(p.TraceHeader())
+	}
+	var attached []string
+	for _, pr := range s.Probes() {
+		attached = append(attached, pr.Kind.String()+" "+pr.Target)
+	}
+	fmt.Fprintf(stderr, "evtrace: tracing (%s); Ctrl-C to stop\n", strings.Join(attached, ", "))
+
+	var events, lost uint64
+	limit := uint64(c.Int("count"))
+	counted := func() {
+		events++
+		if limit > 0 && events >= limit {
+			stop()
+		}
+	}
+	runErr := s.Run(ctx, tracer.Handler{
+		Sample: func(table string, data []byte) {
+			if limit > 0 && events >= limit {
+				return
+			}
+			d := decoders[table]
+			vals, err := d.Decode(data)
+			if err != nil {
+				fmt.Fprintf(stderr, "evtrace: %s: %v\n", table, err)
+				return
+			}
+			out.done(p.Record(table, d.Fields, vals))
+			counted()
+		},
+		Trace: func(l tracer.TraceLine) {
+			if limit > 0 && events >= limit {
+				return
+			}
+			out.done(p.Trace(l, clock.Wall(l.Time)))
+			counted()
+		},
+		Lost: func(source string, n uint64) {
+			lost += n
+			fmt.Fprintf(stderr, "evtrace: lost %d events (%s)\n", n, source)
+		},
+	})
+	closeErr := s.Close()
+	fmt.Fprintf(stderr, "evtrace: %d events, %d lost\n", events, lost)
+	return errors.Join(runErr, closeErr, out.err)
+}
+
+// sink writes output through a buffer flushed after every event, and ends
+// the run (stop) when the output is gone, e.g. a closed pipe.
+type sink struct {
+	w    *bufio.Writer
+	stop func()
+	err  error
+}
+
+func newSink(w io.Writer, stop func()) *sink { return &sink{w: bufio.NewWriter(w), stop: stop} }
+
+func (s *sink) done(err error) {
+	if err == nil {
+		err = s.w.Flush()
+	}
+	if err != nil && s.err == nil {
+		s.err = fmt.Errorf("write output: %w", err)
+		s.stop()
+	}
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/evtrace/evtrace/tracer"
+)
+
+func TestFlagsFirst(t *testing.T) {
+	tests := []struct{ in, want []string }{
+		{[]string{"evtrace", "run", "f.c", "-D", "X=1", "--ebpf", "-o", "json"}, []string{"evtrace", "run", "-D", "X=1", "--ebpf", "-o", "json", "f.c"}},
+		{[]string{"evtrace", "run", "--count=3", "f.c", "--format", "{1} {5}"}, []string{"evtrace", "run", "--count=3", "--format", "{1} {5}", "f.c"}},
+		{[]string{"evtrace", "tutorial", "hello", "--source"}, []string{"evtrace", "tutorial", "--source", "hello"}},
+		{[]string{"evtrace", "listen", "-p", "1"}, []string{"evtrace", "listen", "-p", "1"}},
+	}
+	for _, tt := range tests {
+		if got := flagsFirst(tt.in); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("flagsFirst(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestRunBadInput(t *testing.T) {
+	dir := t.TempDir()
+	probe := filepath.Join(dir, "p.c")
+	os.WriteFile(probe, []byte("int kprobe__inet_listen(void *ctx) { return 0; }"), 0o644)
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"run"}, 2, "run takes one C file, got 0 arguments"},
+		{[]string{"run", filepath.Join(dir, "missing.c")}, 1, "read probe: open " + filepath.Join(dir, "missing.c")},
+		{[]string{"run", probe, "--attach", "kprobe:inet_listen"}, 2, `want KIND:TARGET=PROGRAM`},
+		{[]string{"run", probe, "--format", "{9}"}, 2, `fields are {0} task`},
+		{[]string{"run", probe, "-o", "yaml"}, 2, `unknown output format "yaml"`},
+		{[]string{"run", probe, "--count", "-1"}, 2, `--count -1`},
+		{[]string{"run", probe, "-D", "=1"}, 2, `-D "=1": want NAME or NAME=VALUE`},
+		{[]string{"tutorial", "sixth"}, 2, `unknown tutorial step "sixth"`},
+	}
+	for _, tt := range tests {
+		code, _, stderr := runCLI(tt.args...)
+		if code != tt.code || !strings.HasPrefix(stderr, "evtrace: ") || !strings.Contains(stderr, tt.want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%q: exit %d, stderr %q; want %d and %q", tt.args, code, stderr, tt.code, tt.want)
+		}
+	}
+}
+
+func TestTutorialCLI(t *testing.T) {
+	code, stdout, _ := runCLI("tutorial")
+	if code != 0 || !strings.Contains(stdout, "1 hello") || !strings.Contains(stdout, "5 perf") {
+		t.Errorf("list: exit %d\n%s", code, stdout)
+	}
+	code, stdout, _ = runCLI("tutorial", "netns", "--source")
+	if code != 0 || !strings.Contains(stdout, "THREE arguments") || !strings.Contains(stdout, "kprobe__inet_listen") {
+		t.Errorf("--source: exit %d\n%s", code, stdout)
+	}
+	code, stdout, _ = runCLI("tutorial", "3", "--ebpf")
+	if code != 0 || !strings.Contains(stdout, "bpf_probe_read(&lport") {
+		t.Errorf("step by number: exit %d\n%s", code, stdout)
+	}
+}
+
+// requireBPF skips (fails in CI) where BPF programs cannot be loaded.
+func requireBPF(t *testing.T) {
+	t.Helper()
+	why := ""
+	if os.Geteuid() != 0 {
+		why = "needs root"
+	} else if _, err := tracer.TraceFS(); err != nil {
+		why = err.Error()
+	}
+	if why != "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(why)
+		}
+		t.Skip(why)
+	}
+}
+
+// runWhileCalling runs the CLI with args while this process calls getppid
+// every 20 ms, and returns what it printed.
+func runWhileCalling(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+				unix.Getppid()
+			}
+		}
+	}()
+	defer close(done)
+	return runCLI(args...)
+}
+
+func writeProbe(t *testing.T, src string) string {
+	path := filepath.Join(t.TempDir(), "probe.c")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestRunTracePipe(t *testing.T) {
+	requireBPF(t)
+	probe := writeProbe(t, `
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
+{
+	if ((bpf_get_current_pid_tgid() >> 32) != WANT_PID)
+		return 0;
+	bpf_trace_printk("getppid from %d\n", WANT_PID);
+	return 0;
+}`)
+	pid := strconv.Itoa(os.Getpid())
+	code, stdout, stderr := runWhileCalling(t, "run", probe, "-D", "WANT_PID="+pid, "--format", "{5}", "--count", "2", "--duration", "20s")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want := "getppid from " + pid + "\ngetppid from " + pid + "\n"
+	if stdout != want || !strings.Contains(stderr, "evtrace: 2 events, 0 lost") {
+		t.Errorf("stdout %q, want %q; stderr %q", stdout, want, stderr)
+	}
+}
+
+func TestRunTwoPerfTables(t *testing.T) {
+	requireBPF(t)
+	probe := writeProbe(t, `
+struct small { u32 pid; };
+struct big { u64 id; char comm[16]; };
+BPF_PERF_OUTPUT(smalls);
+BPF_PERF_OUTPUT(bigs);
+
+int tracepoint__syscalls__sys_enter_getppid(struct tracepoint__syscalls__sys_enter_getppid *args)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	if ((id >> 32) != WANT_PID)
+		return 0;
+	struct small s = {.pid = id >> 32};
+	struct big b = {.id = id};
+	bpf_get_current_comm(b.comm, sizeof(b.comm));
+	smalls.perf_submit(args, &s, sizeof(s));
+	bigs.perf_submit(args, &b, sizeof(b));
+	return 0;
+}`)
+	pid := strconv.Itoa(os.Getpid())
+	code, stdout, stderr := runWhileCalling(t, "run", probe, "-D", "WANT_PID="+pid, "-o", "json", "--count", "4", "--duration", "20s")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	comm, _ := os.ReadFile("/proc/self/comm")
+	small := `{"_table":"smalls","pid":` + pid + `}`
+	bigPrefix := `{"_table":"bigs","id":`
+	bigSuffix := `,"comm":"` + strings.TrimSpace(string(comm)) + `"}`
+	var smalls, bigs int
+	for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		switch {
+		case l == small:
+			smalls++
+		case strings.HasPrefix(l, bigPrefix) && strings.HasSuffix(l, bigSuffix):
+			bigs++
+		default:
+			t.Errorf("unexpected line %q", l)
+		}
+	}
+	if smalls == 0 || bigs == 0 || smalls+bigs != 4 {
+		t.Errorf("%d from smalls, %d from bigs:\n%s", smalls, bigs, stdout)
+	}
+}
+
+func TestRunCompileError(t *testing.T) {
+	requireBPF(t)
+	probe := writeProbe(t, "TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { return missing_thing; }\n")
+	code, _, stderr := runCLI("run", probe)
+	if code != 1 || !strings.HasPrefix(stderr, "evtrace: compile probe.c: ") ||
+		!strings.Contains(stderr, "use of undeclared identifier 'missing_thing'") || !strings.Contains(stderr, "compiler output:\n") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+}
