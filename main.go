@@ -142,7 +142,7 @@ Examples:
    evtrace listen --ebpf                  # print the C program and exit`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "mode", Value: "perf", Usage: "output path: perf (BPF_PERF_OUTPUT) or debug (bpf_trace_printk)"},
-			&cli.StringFlag{Name: "attach", Value: "auto", Usage: "how to attach: auto, kprobe, kretprobe or tracepoint"},
+			&cli.StringFlag{Name: "attach", Value: "auto", Usage: "how to attach: auto, kprobe, kretprobe, tracepoint or fentry"},
 			&cli.StringFlag{Name: "offsets", Value: "auto", Usage: "struct offsets from: auto, btf (the running kernel) or headers"},
 			&cli.StringFlag{Name: "pid", Aliases: []string{"p"}, Usage: "trace this process `PID` only (filtered in the kernel)"},
 			&cli.StringFlag{Name: "netns", Aliases: []string{"n"}, Usage: "trace this network namespace only, by `INODE` (as in /proc/PID/ns/net)"},

@@ -27,6 +27,9 @@
 //                              inside inet_listen, so the entry sees port 0.
 //   EVTRACE_ATTACH_KRETPROBE   entry and return of inet_listen: the return
 //                              sees the port actually bound and the result.
+//   EVTRACE_ATTACH_FENTRY      a BPF trampoline (fexit) on inet_listen, which
+//                              sees the arguments and the result at return;
+//                              needs BTF and a kernel that allows it.
 //   EVTRACE_ATTACH_TRACEPOINT  no kprobes at all: syscalls:sys_enter_listen
 //                              (backlog), sock:inet_sock_set_state (family,
 //                              address; it fires before an automatic port is
@@ -51,8 +54,8 @@
 #error "define EVTRACE_MODE_PERF or EVTRACE_MODE_DEBUG"
 #endif
 #if !defined(EVTRACE_ATTACH_KPROBE) && !defined(EVTRACE_ATTACH_KRETPROBE) && \
-	!defined(EVTRACE_ATTACH_TRACEPOINT)
-#error "define EVTRACE_ATTACH_KPROBE, EVTRACE_ATTACH_KRETPROBE or EVTRACE_ATTACH_TRACEPOINT"
+	!defined(EVTRACE_ATTACH_TRACEPOINT) && !defined(EVTRACE_ATTACH_FENTRY)
+#error "define EVTRACE_ATTACH_KPROBE, _KRETPROBE, _TRACEPOINT or _FENTRY"
 #endif
 
 // READ_MEMBER copies ptr->member into dst: at the BTF offset when there is
@@ -226,6 +229,24 @@ int kretprobe__inet_listen(struct pt_regs *ctx)
 	if (sk == NULL)
 		return 0;
 	ev.ret = PT_REGS_RC(ctx);
+	ev.netns = sock_netns(sk);
+	fill_from_sock(&ev, sk);
+	return emit(ctx, &ev);
+}
+
+#elif defined(EVTRACE_ATTACH_FENTRY)
+
+KRETFUNC_PROBE(inet_listen, struct socket *sock, int backlog, int ret)
+{
+	struct listen_event ev = {};
+	if (!start_event(&ev))
+		return 0;
+	void *sk = NULL;
+	READ_MEMBER(sk, sock, struct socket, sk, OFF_SOCKET_SK);
+	if (sk == NULL)
+		return 0;
+	ev.backlog = backlog;
+	ev.ret = ret;
 	ev.netns = sock_netns(sk);
 	fill_from_sock(&ev, sk);
 	return emit(ctx, &ev);

@@ -33,7 +33,8 @@ func fixSyscallName(name, prefix string) string {
 
 // ProbeForFunction applies bcc's naming conventions to a C function name:
 // kprobe__FUNC, kretprobe__FUNC, tracepoint__CATEGORY__EVENT (what
-// TRACEPOINT_PROBE defines) and raw_tracepoint__EVENT. ok is false for any
+// TRACEPOINT_PROBE defines), raw_tracepoint__EVENT, and kfunc__FUNC /
+// kretfunc__FUNC (what KFUNC_PROBE / KRETFUNC_PROBE define: fentry, fexit). ok is false for any
 // other name: such functions are helpers, or attached explicitly.
 func ProbeForFunction(name, syscallPrefix string) (p Probe, ok bool) {
 	switch {
@@ -47,6 +48,10 @@ func ProbeForFunction(name, syscallPrefix string) (p Probe, ok bool) {
 			return Probe{}, false
 		}
 		return Probe{Tracepoint, cat + ":" + ev, name}, true
+	case strings.HasPrefix(name, "kfunc__"):
+		return Probe{Fentry, name[len("kfunc__"):], name}, len(name) > len("kfunc__")
+	case strings.HasPrefix(name, "kretfunc__"):
+		return Probe{Fexit, name[len("kretfunc__"):], name}, len(name) > len("kretfunc__")
 	case strings.HasPrefix(name, "raw_tracepoint__"):
 		return Probe{RawTracepoint, name[len("raw_tracepoint__"):], name}, len(name) > len("raw_tracepoint__")
 	}
@@ -74,6 +79,10 @@ func ParseAttachSpec(s, syscallPrefix string) (Probe, error) {
 		return Probe{Tracepoint, target, prog}, nil
 	case "raw_tracepoint":
 		return Probe{RawTracepoint, target, prog}, nil
+	case "fentry":
+		return Probe{Fentry, target, prog}, nil
+	case "fexit":
+		return Probe{Fexit, target, prog}, nil
 	}
-	return Probe{}, fmt.Errorf("--attach %q: unknown kind %q (want kprobe, kretprobe, tracepoint or raw_tracepoint)", s, kind)
+	return Probe{}, fmt.Errorf("--attach %q: unknown kind %q (want kprobe, kretprobe, tracepoint, raw_tracepoint, fentry or fexit)", s, kind)
 }

@@ -18,6 +18,8 @@ func TestProbeForFunction(t *testing.T) {
 		{"tracepoint__syscalls__sys_enter_getppid", Probe{Tracepoint, "syscalls:sys_enter_getppid", "tracepoint__syscalls__sys_enter_getppid"}, true},
 		{"tracepoint__sock__inet_sock_set_state", Probe{Tracepoint, "sock:inet_sock_set_state", "tracepoint__sock__inet_sock_set_state"}, true},
 		{"raw_tracepoint__sched_switch", Probe{RawTracepoint, "sched_switch", "raw_tracepoint__sched_switch"}, true},
+		{"kfunc__inet_listen", Probe{Fentry, "inet_listen", "kfunc__inet_listen"}, true},
+		{"kretfunc__inet_listen", Probe{Fexit, "inet_listen", "kretfunc__inet_listen"}, true},
 		{"tracepoint__nocategory", Probe{}, false},
 		{"kprobe__", Probe{}, false},
 		{"helper", Probe{}, false},

@@ -102,6 +102,8 @@ func ListenSpec(cfg ListenConfig, plan ListenPlan) (Spec, error) {
 		defs = append(defs, probes.Define{Name: "EVTRACE_ATTACH_KRETPROBE", Value: "1"})
 	case AttachTracepoint:
 		defs = append(defs, probes.Define{Name: "EVTRACE_ATTACH_TRACEPOINT", Value: "1"})
+	case AttachFentry:
+		defs = append(defs, probes.Define{Name: "EVTRACE_ATTACH_FENTRY", Value: "1"})
 	default:
 		return Spec{}, fmt.Errorf("listen: no attach strategy chosen (%q)", plan.Attach)
 	}

@@ -176,6 +176,8 @@ func TestChooseAttach(t *testing.T) {
 		{AttachKretprobe, noKprobes, "", ErrNoKprobes},
 		{AttachTracepoint, all, AttachTracepoint, nil},
 		{AttachTracepoint, Features{Kprobes: true}, "", ErrNoTracepoint},
+		{AttachFentry, all, AttachFentry, nil},
+		{AttachFentry, noKprobes, AttachFentry, nil},
 	}
 	for _, tt := range tests {
 		got, why, err := ChooseAttach(tt.req, tt.f)

@@ -20,6 +20,8 @@ const (
 	Kretprobe                      // return of a kernel function
 	Tracepoint                     // a static tracepoint, "category:event"
 	RawTracepoint                  // a raw tracepoint, "event"
+	Fentry                         // BPF trampoline at a function's entry (BTF)
+	Fexit                          // BPF trampoline at its return, with its arguments
 )
 
 func (k ProbeKind) String() string {
@@ -32,6 +34,10 @@ func (k ProbeKind) String() string {
 		return "tracepoint"
 	case RawTracepoint:
 		return "raw_tracepoint"
+	case Fentry:
+		return "fentry"
+	case Fexit:
+		return "fexit"
 	}
 	return fmt.Sprintf("ProbeKind(%d)", int(k))
 }
@@ -274,6 +280,13 @@ func checkProbes(probes []Probe) error {
 				return err
 			}
 		case RawTracepoint:
+		case Fentry, Fexit:
+			if _, err := os.Stat(KernelBTF); err != nil {
+				return fmt.Errorf("%s %s: fentry/fexit need the kernel's BTF (%s)", p.Kind, p.Target, KernelBTF)
+			}
+			if found, err := kernelHasSymbol(p.Target); err == nil && !found {
+				return fmt.Errorf("%s %s: %w (not in /proc/kallsyms)", p.Kind, p.Target, ErrNoFunction)
+			}
 		default:
 			return fmt.Errorf("probe %s: unknown kind %v", p.Program, p.Kind)
 		}
@@ -304,6 +317,8 @@ func (s *Session) attach(p Probe) error {
 		load(s.mod.LoadTracepoint)
 	case RawTracepoint:
 		load(s.mod.LoadRawTracepoint)
+	case Fentry, Fexit:
+		load(s.mod.LoadTracing)
 	}
 	if err != nil {
 		return err
@@ -319,6 +334,8 @@ func (s *Session) attach(p Probe) error {
 		log, err = captureStderrErr(func() error { return s.mod.AttachTracepoint(p.Target, fd) })
 	case RawTracepoint:
 		log, err = captureStderrErr(func() error { return s.mod.AttachRawTracepoint(p.Target, fd) })
+	case Fentry, Fexit:
+		log, err = captureStderrErr(func() error { return s.mod.AttachKfunc(p.Program, fd) })
 	}
 	if err == nil {
 		return nil

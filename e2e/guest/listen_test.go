@@ -35,12 +35,21 @@ import (
 	"github.com/evtrace/evtrace/tracer"
 )
 
+// initialNetns is the test process's network namespace at start, before any
+// thread joins another.
+var initialNetns uint64
+
 func TestMain(m *testing.M) {
 	if os.Getenv("EVTRACE_E2E_HELPER") == "child" {
 		os.Exit(childMain())
 	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "guest tests: must run as root inside the VM")
+		os.Exit(1)
+	}
+	link, err := os.Readlink("/proc/self/ns/net")
+	if _, serr := fmt.Sscanf(link, "net:[%d]", &initialNetns); err != nil || serr != nil {
+		fmt.Fprintf(os.Stderr, "guest tests: read network namespace: %v %v\n", err, serr)
 		os.Exit(1)
 	}
 	os.Exit(m.Run())
@@ -188,7 +197,7 @@ func kprobesOf(a tracer.Attach) int {
 
 func TestListen(t *testing.T) {
 	selfComm := strings.TrimSpace(readFile(t, "/proc/self/comm"))
-	hostNetns := netnsOf(t, "self")
+	hostNetns := initialNetns
 	features := tracer.DetectFeatures()
 	auto, _, err := tracer.ChooseAttach(tracer.AttachAuto, features)
 	if err != nil {
@@ -223,6 +232,7 @@ func TestListen(t *testing.T) {
 			{tracer.AttachKprobe, tracer.OffsetsHeaders},
 			{tracer.AttachKretprobe, tracer.OffsetsHeaders},
 			{tracer.AttachTracepoint, tracer.OffsetsBTF},
+			{tracer.AttachFentry, tracer.OffsetsBTF},
 		} {
 			name := string(r.a) + "-" + string(r.o)
 			runs = append(runs, jsonRun{startEvtrace(t, name, "listen", "-o", "json", "--attach", string(r.a), "--offsets", string(r.o)), r.a, r.o})
@@ -355,7 +365,7 @@ func TestListen(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 		progs := bpfPrograms(t)
-		for _, name := range []string{"kprobe__inet_l", "kretprobe__ine", "tracepoint__sy", "tracepoint__so"} {
+		for _, name := range []string{"kprobe__inet_l", "kretprobe__ine", "tracepoint__sy", "tracepoint__so", "kretfunc__inet"} {
 			if strings.Contains(progs, name) {
 				t.Errorf("an evtrace program (%s...) is still loaded:\n%s", name, progs)
 			}

@@ -69,6 +69,7 @@ type Module struct {
 	uprobes        map[string]int
 	tracepoints    map[string]int
 	rawTracepoints map[string]int
+	kfuncs         map[string]int
 	perfEvents     map[string][]int
 }
 
@@ -133,6 +134,7 @@ func newModule(code string, cflags []string) *Module {
 		uprobes:        make(map[string]int),
 		tracepoints:    make(map[string]int),
 		rawTracepoints: make(map[string]int),
+		kfuncs:         make(map[string]int),
 		perfEvents:     make(map[string][]int),
 	}
 }
@@ -179,6 +181,9 @@ func (bpf *Module) Close() {
 		C.free(unsafe.Pointer(tpNameCS))
 	}
 	for _, fd := range bpf.rawTracepoints {
+		syscall.Close(fd)
+	}
+	for _, fd := range bpf.kfuncs {
 		syscall.Close(fd)
 	}
 	for _, vs := range bpf.perfEvents {
@@ -591,4 +596,25 @@ func (bpf *Module) PerfEventFields(table string) []string {
 		fields = append(fields, C.GoString(C.bpf_perf_event_field(bpf.p, cs, C.size_t(i))))
 	}
 	return fields
+}
+
+// LoadTracing loads a program of type BPF_PROG_TYPE_TRACING: fentry
+// (kfunc__FUNC) or fexit (kretfunc__FUNC); libbcc finds the function's BTF
+// id and the attach type from the name.
+func (bpf *Module) LoadTracing(name string) (int, error) {
+	return bpf.Load(name, C.BPF_PROG_TYPE_TRACING, 0, 0)
+}
+
+// AttachKfunc attaches a loaded fentry or fexit program (its BPF
+// trampoline); Close detaches it.
+func (bpf *Module) AttachKfunc(name string, fd int) error {
+	if _, ok := bpf.kfuncs[name]; ok {
+		return nil
+	}
+	res, err := C.bpf_attach_kfunc(C.int(fd))
+	if res < 0 {
+		return fmt.Errorf("failed to attach BPF fentry/fexit %s: %v", name, err)
+	}
+	bpf.kfuncs[name] = int(res)
+	return nil
 }
