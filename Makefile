@@ -9,7 +9,7 @@
 GO ?= go
 GOFILES := $(shell find . -name '*.go' -not -path './vendor/*') probes/listen.c go.mod go.sum
 
-.PHONY: all build deps test check unit e2e demo vendor vendor-check clean
+.PHONY: all build deps test check unit e2e demo bench vendor vendor-check clean
 
 all: build
 build: evtrace
@@ -32,8 +32,10 @@ check: vendor-check
 	vagrant validate --ignore-provider
 
 # Unit tests and host integration tests (real BPF through tracepoints; root).
+# -p 1: packages whose tests read trace_pipe must not run at once (it has
+# one reader for the machine: lines would go to the wrong test).
 unit: deps
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v '/e2e$$')
+	$(GO) test -race -count=1 -p 1 $$($(GO) list ./... | grep -v '/e2e$$')
 
 # End-to-end tests of the real binary in the Debian VM (kernel with kprobes):
 # builds the VM image the first time (~2 min), then one boot.
@@ -47,6 +49,12 @@ test: deps check unit e2e
 demo: deps evtrace
 	scripts/vm/run.sh --timeout 1200 -- sh scripts/vm/demo-guest.sh
 
+# evtrace against bcc's Python on the same program and load; writes
+# docs/benchmarks.md (root; takes several minutes).
+bench: deps evtrace
+	$(GO) build -o loadgen ./scripts/bench/loadgen
+	$(GO) run ./scripts/bench -evtrace ./evtrace -loadgen ./loadgen
+
 vendor:
 	rm -rf vendor
 	$(GO) mod vendor
@@ -58,4 +66,4 @@ vendor-check: vendor
 	if [ -n "$$extra" ]; then echo "vendor/ has files not committed: $$extra"; exit 1; fi
 
 clean:
-	rm -f evtrace
+	rm -f evtrace loadgen

@@ -21,7 +21,9 @@ func TestTutorial(t *testing.T) {
 	if !tracer.KprobesSupported() {
 		t.Skip("the tutorial's steps are kprobes: this kernel has none (the VM run covers them)")
 	}
-	netns := netnsOf(t, "self")
+	// Not /proc/self: TestListen left a thread in another namespace, and
+	// that may have been the main thread.
+	netns := initialNetns
 	hello := startEvtrace(t, "hello", "tutorial", "hello", "--format", "{1} {5}")
 	perf := startEvtrace(t, "perf", "tutorial", "perf", "-o", "json")
 	waitReady(t, 10*time.Minute, hello, perf)
