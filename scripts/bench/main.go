@@ -1,0 +1,338 @@
+// Command bench measures evtrace against bcc's Python runtime on the same
+// BPF program and the same load (make bench; root). For each consumer, perf
+// ring size and event rate it starts a fresh consumer, times it to ready,
+// fires a fixed number of marked getpgid calls with loadgen, stops the
+// consumer and reads what it delivered and lost, its CPU time and its peak
+// RSS. Each point is repeated; the medians go to docs/benchmarks.md.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/evtrace/evtrace/tracer"
+)
+
+type consumer struct {
+	env   []string
+	name  string
+	mode  string // perf or debug
+	pages int
+	args  func(probe string) []string
+	ready string
+	sumRe *regexp.Regexp // delivered, lost
+}
+
+type sample struct {
+	ready     time.Duration
+	delivered uint64
+	lost      uint64
+	fired     uint64
+	firedRate float64       // events/s loadgen reached
+	cpu       time.Duration // user+system of the consumer during the load
+	rssKB     uint64
+}
+
+func main() {
+	dir := flag.String("dir", "scripts/bench", "directory of probe.c and bcc_consumer.py")
+	evtrace := flag.String("evtrace", "./evtrace", "evtrace binary")
+	loadgen := flag.String("loadgen", "./loadgen", "loadgen binary")
+	reps := flag.Int("reps", 3, "repetitions of each point")
+	secs := flag.Float64("seconds", 2, "load duration per point at a fixed rate")
+	out := flag.String("out", "docs/benchmarks.md", "markdown report")
+	only := flag.String("only", "", "perf or debug: measure that mode only")
+	flag.Parse()
+	probe := filepath.Join(*dir, "probe.c")
+	// bcc's Python finds headers only where libbcc looks; on a kernel
+	// without its own, give it the tree evtrace would use.
+	pyEnv := os.Environ()
+	if rel, err := tracer.KernelRelease(); err == nil {
+		if _, err := tracer.FindHeaders(tracer.HeaderSearch{Env: os.Getenv("BCC_KERNEL_SOURCE"), Release: rel}); err != nil {
+			if h, err := tracer.OtherReleaseHeaders("/lib/modules", rel, tracer.DefaultHeadersCache); err == nil {
+				pyEnv = append(pyEnv, "BCC_KERNEL_SOURCE="+h.Dir)
+			}
+		}
+	}
+	py := filepath.Join(*dir, "bcc_consumer.py")
+	evSum := regexp.MustCompile(`evtrace: (\d+) events, (\d+) lost`)
+	pySum := regexp.MustCompile(`events (\d+) lost (\d+)`)
+
+	var consumers []consumer
+	for _, pages := range []int{8, 64} {
+		p := pages
+		consumers = append(consumers,
+			consumer{nil, "evtrace run", "perf", p, func(pr string) []string {
+				return []string{*evtrace, "run", pr, "--perf-pages", strconv.Itoa(p)}
+			}, "evtrace: tracing", evSum},
+			consumer{pyEnv, "bcc Python", "perf", p, func(pr string) []string {
+				return []string{"/usr/bin/python3", py, pr, "--pages", strconv.Itoa(p)}
+			}, "READY", pySum})
+	}
+	consumers = append(consumers,
+		consumer{nil, "evtrace run", "debug", 0, func(pr string) []string {
+			return []string{*evtrace, "run", pr, "-D", "BENCH_PRINTK"}
+		}, "evtrace: tracing", evSum},
+		consumer{pyEnv, "bcc Python", "debug", 0, func(pr string) []string {
+			return []string{"/usr/bin/python3", py, pr, "--printk"}
+		}, "READY", pySum})
+
+	perfRates := []int{20000, 50000, 100000, 200000, 0}
+	debugRates := []int{2000, 10000, 50000}
+	var report bytes.Buffer
+	header(&report)
+	medians := map[pointKey][]median{}
+	for _, c := range consumers {
+		if *only != "" && c.mode != *only {
+			continue
+		}
+		rates := perfRates
+		if c.mode == "debug" {
+			rates = debugRates
+		}
+		for _, rate := range rates {
+			count := int(float64(rate) * *secs)
+			if rate == 0 {
+				count = 400000
+			}
+			var ss []sample
+			for r := 0; r < *reps; r++ {
+				s, err := measure(c, probe, *loadgen, rate, count)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "bench: %s %s rate %d: %v\n", c.name, c.mode, rate, err)
+					os.Exit(1)
+				}
+				ss = append(ss, s)
+			}
+			line, m := row(c, rate, ss)
+			fmt.Println(line)
+			report.WriteString(line + "\n")
+			medians[pointKey{c.mode, c.pages, rate}] = append(medians[pointKey{c.mode, c.pages, rate}], m)
+		}
+	}
+	footer(&report, medians, perfRates, debugRates)
+	if err := os.WriteFile(*out, report.Bytes(), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	fmt.Println("wrote", *out)
+}
+
+func measure(c consumer, probe, loadgen string, rate, count int) (sample, error) {
+	var s sample
+	args := c.args(probe)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout = nil // /dev/null: both consumers format every event
+	cmd.Env = c.env
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return s, err
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return s, err
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var errText strings.Builder
+	timeout := time.After(3 * time.Minute)
+	for ready := false; !ready; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				return s, fmt.Errorf("consumer exited before ready: %s", errText.String())
+			}
+			errText.WriteString(l + "\n")
+			ready = strings.Contains(l, c.ready)
+		case <-timeout:
+			return s, fmt.Errorf("not ready after 3 minutes")
+		}
+	}
+	s.ready = time.Since(start)
+	cpu0 := cpuTime(cmd.Process.Pid)
+	load := exec.Command(loadgen, "-count", strconv.Itoa(count), "-rate", strconv.Itoa(rate))
+	out, err := load.Output()
+	if err != nil {
+		return s, fmt.Errorf("loadgen: %v", err)
+	}
+	var secs float64
+	if _, err := fmt.Sscanf(string(out), "fired %d in %fs (%f/s)", &s.fired, &secs, &s.firedRate); err != nil {
+		return s, fmt.Errorf("loadgen said %q", out)
+	}
+	time.Sleep(700 * time.Millisecond) // let the consumer drain
+	s.cpu = cpuTime(cmd.Process.Pid) - cpu0
+	s.rssKB = peakRSS(cmd.Process.Pid)
+	cmd.Process.Signal(syscall.SIGINT)
+	for l := range lines {
+		if m := c.sumRe.FindStringSubmatch(l); m != nil {
+			s.delivered, _ = strconv.ParseUint(m[1], 10, 64)
+			s.lost, _ = strconv.ParseUint(m[2], 10, 64)
+		}
+	}
+	cmd.Wait()
+	return s, nil
+}
+
+// cpuTime is a process's user+system time, from /proc/PID/stat.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	ut, _ := strconv.ParseUint(f[11], 10, 64) // utime: field 14 of stat
+	st, _ := strconv.ParseUint(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+func peakRSS(pid int) uint64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			n, _ := strconv.ParseUint(strings.Fields(v)[0], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func header(b *bytes.Buffer) {
+	host, _ := os.Hostname()
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	cpus, _ := exec.Command("nproc").Output()
+	bcc, _ := exec.Command("dpkg-query", "-W", "-f=${Version}", "libbpfcc").Output()
+	py, _ := exec.Command("/usr/bin/python3", "--version").Output()
+	goVer, _ := exec.Command("go", "version").Output()
+	fmt.Fprintf(b, "# Benchmarks: evtrace against bcc's Python runtime\n\n")
+	fmt.Fprintf(b, "Made by `make bench` on %s: host %s, kernel %s, %s CPUs, bcc (libbpfcc) %s, %s, %s.\n\n",
+		time.Now().UTC().Format("2006-01-02"), host, strings.TrimSpace(string(kernel)), strings.TrimSpace(string(cpus)),
+		bcc, strings.TrimSpace(string(py)), strings.TrimSpace(string(goVer)))
+	b.WriteString(`Program: scripts/bench/probe.c, a tracepoint on syscalls:sys_enter_getpgid that
+sends a 32-byte struct per marked call (or, in debug mode, one bpf_trace_printk
+line). Load: scripts/bench/loadgen, one thread calling getpgid at a fixed rate
+(or as fast as it can: rate "max"), for a fixed count. Consumers print every
+event (to /dev/null): evtrace run, and scripts/bench/bcc_consumer.py
+(BPF(text=...), open_perf_buffer + perf_buffer_poll, or trace_fields).
+
+Each row: median of the repetitions, with the range in brackets. Delivered is
+events printed / events fired; lost is what the kernel reported lost (the
+trace pipe reports losses as "CPU:N [LOST M EVENTS]" lines, which evtrace
+counts and bcc's trace_fields skips). CPU is the consumer's user+system time
+during the load, per event delivered (10 ms ticks: noisy at low counts).
+Ready is process start until the probe is attached (compile included); RSS is
+the consumer's peak resident set.
+
+| consumer | mode | pages/CPU | rate/s | fired/s | delivered | lost | CPU µs/event | ready s | peak RSS MB |
+|---|---|---|---|---|---|---|---|---|---|
+`)
+}
+
+type pointKey struct {
+	mode  string
+	pages int
+	rate  int
+}
+
+// median is one consumer's medians at one point, for the ratios.
+type median struct {
+	name                         string
+	delivered, cpu, ready, rssMB float64
+}
+
+func row(c consumer, rate int, ss []sample) (string, median) {
+	med := func(f func(sample) float64) (float64, float64, float64) {
+		v := make([]float64, len(ss))
+		for i, s := range ss {
+			v[i] = f(s)
+		}
+		sort.Float64s(v)
+		return v[len(v)/2], v[0], v[len(v)-1]
+	}
+	r := "max"
+	if rate > 0 {
+		r = strconv.Itoa(rate)
+	}
+	pages := "-"
+	if c.pages > 0 {
+		pages = strconv.Itoa(c.pages)
+	}
+	fm, _, _ := med(func(s sample) float64 { return s.firedRate })
+	dm, dl, dh := med(func(s sample) float64 { return 100 * float64(s.delivered) / float64(max(s.fired, 1)) })
+	lm, ll, lh := med(func(s sample) float64 { return float64(s.lost) })
+	cm, cl, ch := med(func(s sample) float64 {
+		return float64(s.cpu.Microseconds()) / float64(max(s.delivered, 1))
+	})
+	rm, rl, rh := med(func(s sample) float64 { return s.ready.Seconds() })
+	mm, _, _ := med(func(s sample) float64 { return float64(s.rssKB) / 1024 })
+	m := median{c.name, dm, cm, rm, mm}
+	return fmt.Sprintf("| %s | %s | %s | %s | %.0f | %.1f%% [%.1f–%.1f] | %.0f [%.0f–%.0f] | %.2f [%.2f–%.2f] | %.2f [%.2f–%.2f] | %.0f |",
+		c.name, c.mode, pages, r, fm, dm, dl, dh, lm, ll, lh, cm, cl, ch, rm, rl, rh, mm), m
+}
+
+func footer(b *bytes.Buffer, medians map[pointKey][]median, perfRates, debugRates []int) {
+	b.WriteString("\n## Ratios, evtrace / bcc Python (medians)\n\n")
+	b.WriteString("Below 1 is better for evtrace in CPU, ready and RSS; delivered is in points of percent.\n\n")
+	b.WriteString("| mode | pages/CPU | rate/s | CPU per event | delivered (evtrace − bcc) | ready | peak RSS |\n|---|---|---|---|---|---|---|\n")
+	keys := make([]pointKey, 0, len(medians))
+	for k := range medians {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.mode != b.mode {
+			return a.mode > b.mode
+		}
+		if a.pages != b.pages {
+			return a.pages < b.pages
+		}
+		ra, rb := a.rate, b.rate
+		if ra == 0 {
+			ra = 1 << 30
+		}
+		if rb == 0 {
+			rb = 1 << 30
+		}
+		return ra < rb
+	})
+	for _, k := range keys {
+		var ev, py *median
+		for i := range medians[k] {
+			switch medians[k][i].name {
+			case "evtrace run":
+				ev = &medians[k][i]
+			case "bcc Python":
+				py = &medians[k][i]
+			}
+		}
+		if ev == nil || py == nil {
+			continue
+		}
+		r := "max"
+		if k.rate > 0 {
+			r = strconv.Itoa(k.rate)
+		}
+		pages := "-"
+		if k.pages > 0 {
+			pages = strconv.Itoa(k.pages)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %.2f | %+.1f | %.2f | %.2f |\n", k.mode, pages, r,
+			ev.cpu/py.cpu, ev.delivered-py.delivered, ev.ready/py.ready, ev.rssMB/py.rssMB)
+	}
+}
