@@ -185,6 +185,21 @@ static __always_inline int start_event(struct listen_event *ev)
 	return 1;
 }
 
+// report_socket completes ev from the socket passed to inet_listen and
+// sends it: for the strategies that see the socket and backlog directly.
+static __always_inline int report_socket(void *ctx, struct listen_event *ev,
+					 void *sock, int backlog)
+{
+	void *sk = NULL;
+	READ_MEMBER(sk, sock, struct socket, sk, OFF_SOCKET_SK);
+	if (sk == NULL)
+		return 0;
+	ev->backlog = backlog;
+	ev->netns = sock_netns(sk);
+	fill_from_sock(ev, sk);
+	return emit(ctx, ev);
+}
+
 #if defined(EVTRACE_ATTACH_KPROBE)
 
 int kprobe__inet_listen(struct pt_regs *ctx, struct socket *sock, int backlog)
@@ -192,14 +207,7 @@ int kprobe__inet_listen(struct pt_regs *ctx, struct socket *sock, int backlog)
 	struct listen_event ev = {};
 	if (!start_event(&ev))
 		return 0;
-	void *sk = NULL;
-	READ_MEMBER(sk, sock, struct socket, sk, OFF_SOCKET_SK);
-	if (sk == NULL)
-		return 0;
-	ev.backlog = backlog;
-	ev.netns = sock_netns(sk);
-	fill_from_sock(&ev, sk);
-	return emit(ctx, &ev);
+	return report_socket(ctx, &ev, sock, backlog);
 }
 
 #elif defined(EVTRACE_ATTACH_KRETPROBE)
@@ -241,15 +249,8 @@ KRETFUNC_PROBE(inet_listen, struct socket *sock, int backlog, int ret)
 	struct listen_event ev = {};
 	if (!start_event(&ev))
 		return 0;
-	void *sk = NULL;
-	READ_MEMBER(sk, sock, struct socket, sk, OFF_SOCKET_SK);
-	if (sk == NULL)
-		return 0;
-	ev.backlog = backlog;
 	ev.ret = ret;
-	ev.netns = sock_netns(sk);
-	fill_from_sock(&ev, sk);
-	return emit(ctx, &ev);
+	return report_socket(ctx, &ev, sock, backlog);
 }
 
 #else // EVTRACE_ATTACH_TRACEPOINT
