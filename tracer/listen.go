@@ -221,7 +221,7 @@ type Stats struct {
 type ListenTracer struct {
 	session *Session
 	plan    ListenPlan
-	clock   monoClock
+	clock   WallClock
 	events  atomic.Uint64
 	lost    atomic.Uint64
 }
@@ -243,7 +243,7 @@ func OpenListen(cfg ListenConfig) (*ListenTracer, error) {
 	if err != nil {
 		return nil, err
 	}
-	clock, err := newMonoClock()
+	clock, err := NewWallClock()
 	if err != nil {
 		s.Close()
 		return nil, err
@@ -273,7 +273,7 @@ func (t *ListenTracer) Run(ctx context.Context, h ListenHandler) error {
 				}
 				return
 			}
-			e.Time = t.clock.wall(e.Mono)
+			e.Time = t.clock.Wall(e.Mono)
 			e.HasRet = t.plan.Attach.ReportsReturn()
 			if !e.HasRet {
 				e.Ret = 0
