@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,18 +65,33 @@ func TestListenOnHost(t *testing.T) {
 func TestListenInVM(t *testing.T) {
 	repo := requireE2E(t, "boots a Debian VM for several minutes")
 	buildBinaries(t, repo)
-	start := time.Now()
+	// A guest kernel panic (run.sh exit 126) is the emulator's, not ours:
+	// a soft lockup in a kernel worker under TCG was seen once in many
+	// runs. One retry, said loudly; any other failure is a failure.
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := runGuestTests(repo)
+		t.Logf("VM run took %v", time.Since(start).Round(time.Second))
+		var exit *exec.ExitError
+		if attempt == 1 && errors.As(err, &exit) && exit.ExitCode() == 126 {
+			t.Logf("RETRY: the guest kernel panicked (console above); booting a fresh VM once more")
+			continue
+		}
+		if err != nil {
+			t.Fatalf("guest tests failed: %v (output above)", err)
+		}
+		return
+	}
+}
+
+func runGuestTests(repo string) error {
 	cmd := exec.Command(filepath.Join(repo, "scripts/vm/run.sh"), "--timeout", "1800", "--mem", "4096", "--smp", "2",
 		"--env", "EVTRACE_BIN=/mnt/host/.e2e/evtrace", "--",
 		"/mnt/host/.e2e/guest.test", "-test.v", "-test.timeout", "25m")
 	cmd.Dir = repo
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
-	err := cmd.Run()
-	t.Logf("VM run took %v", time.Since(start).Round(time.Second))
-	if err != nil {
-		t.Fatalf("guest tests failed: %v (output above)", err)
-	}
+	return cmd.Run()
 }
 
 func goBuild(t *testing.T, dir string, args ...string) {

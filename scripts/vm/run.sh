@@ -16,7 +16,9 @@
 # and HOME=/root; proc, sys, dev, tracefs (/sys/kernel/tracing), debugfs
 # (/sys/kernel/debug), bpffs and cgroup2 are mounted and lo is up. No other
 # network. Its stdout/stderr are streamed to ours; we exit with its exit code.
-# 124 = timeout, 125 = the VM failed before reporting a status.
+# 124 = timeout, 125 = the VM failed before reporting a status, 126 = the
+# guest kernel panicked (a soft lockup panics too: softlockup_panic=1, so
+# that a wedged guest fails in seconds instead of at the timeout).
 # The disk is a throw-away snapshot of the cached image: only writes under
 # /mnt/host survive.
 #
@@ -145,7 +147,7 @@ case "${EVTRACE_VM_BOOT:-pvh}" in
 esac
 # panic=-1 + -no-reboot: if init dies, qemu exits instead of hanging.
 # mitigations=off: no speculation workarounds, noticeably faster under TCG.
-append="console=ttyS0 quiet loglevel=4 panic=-1 mitigations=off random.trust_cpu=on ${init[*]}"
+append="console=ttyS0 quiet loglevel=5 panic=-1 softlockup_panic=1 mitigations=off random.trust_cpu=on ${init[*]}"
 qemu=(qemu-system-x86_64 -nodefaults -no-user-config -no-reboot
     -display none -monitor none -serial "file:$tmp/console.log"
     "${accel[@]}" -m "$mem" -smp "$smp"
@@ -208,6 +210,10 @@ if [ "$verbose" -eq 1 ] && [ -e "$ctl/ready" ]; then
 fi
 
 if [ ! -s "$ctl/rc" ]; then
+    if grep -q "Kernel panic" "$tmp/console.log" 2>/dev/null; then
+        show_log "the guest kernel panicked" 80
+        exit 126
+    fi
     show_log "VM stopped without a command exit status" 60
     exit 125
 fi
