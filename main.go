@@ -140,7 +140,7 @@ Examples:
    sudo evtrace listen --mode debug       # the tutorial's trace_pipe way
    sudo evtrace listen --kernel-source /usr/src/linux-headers-6.1.0-56-amd64
    evtrace listen --ebpf                  # print the C program and exit`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "mode", Value: "perf", Usage: "output path: perf (BPF_PERF_OUTPUT) or debug (bpf_trace_printk)"},
 			&cli.StringFlag{Name: "attach", Value: "auto", Usage: "how to attach: auto, kprobe, kretprobe, tracepoint or fentry"},
 			&cli.StringFlag{Name: "offsets", Value: "auto", Usage: "struct offsets from: auto, btf (the running kernel) or headers"},
@@ -150,9 +150,8 @@ Examples:
 			&cli.BoolFlag{Name: "ebpf", Usage: "print the final C text and exit"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json (one object per line)"},
 			&cli.StringFlag{Name: "kernel-source", Usage: "kernel headers tree `DIR` (passed to bcc as BCC_KERNEL_SOURCE)"},
-			&cli.IntFlag{Name: "perf-pages", Value: tracer.DefaultPerfPages, Usage: "perf ring size per CPU, in pages (a power of two)"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say which kernel headers were used"},
-		},
+		}, perfFlags()...),
 		OnUsageError: onUsageError,
 		Action:       listenAction,
 	}
@@ -195,9 +194,9 @@ func parseListenFlags(c *cli.Context) (listenOptions, error) {
 	if err != nil {
 		return o, err
 	}
-	pages := c.Int("perf-pages")
-	if pages < 1 || pages&(pages-1) != 0 {
-		return o, usagef("--perf-pages %d: want a power of two", pages)
+	pages, wakeup, err := parsePerfFlags(c)
+	if err != nil {
+		return o, err
 	}
 	o.showNetNS = c.Bool("show-netns")
 	if o.showNetNS && mode == tracer.ModeDebug {
@@ -205,7 +204,7 @@ func parseListenFlags(c *cli.Context) (listenOptions, error) {
 	}
 	o.cfg = tracer.ListenConfig{
 		Mode: mode, Attach: attach, Offsets: offsets, PID: pid, NetNS: netns,
-		KernelSource: c.String("kernel-source"), PerfPages: pages,
+		KernelSource: c.String("kernel-source"), PerfPages: pages, PerfWakeup: wakeup,
 	}
 	o.ebpf = c.Bool("ebpf")
 	o.verbose = c.Bool("verbose")
@@ -271,6 +270,7 @@ func listenAction(c *cli.Context) error {
 	} else {
 		out.done(p.EventHeader())
 	}
+	out.flush()
 	fmt.Fprintln(stderr, "evtrace: tracing listen() calls; Ctrl-C to stop")
 
 	runErr := t.Run(ctx, tracer.ListenHandler{
@@ -280,9 +280,31 @@ func listenAction(c *cli.Context) error {
 			fmt.Fprintf(stderr, "evtrace: lost %d events (%s)\n", n, source)
 		},
 		Error: func(err error) { fmt.Fprintf(stderr, "evtrace: %v\n", err) },
+		Flush: out.flush,
 	})
+	out.flush()
 	closeErr := t.Close()
 	st := t.Stats()
 	fmt.Fprintf(stderr, "evtrace: %d events, %d lost\n", st.Events, st.Lost)
 	return errors.Join(runErr, closeErr, out.err)
+}
+
+// perfFlags tune the perf rings, for the commands that read them.
+func perfFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "perf-pages", Value: tracer.DefaultPerfPages, Usage: "perf ring size per CPU, in pages (a power of two)"},
+		&cli.IntFlag{Name: "perf-wakeup", Value: tracer.DefaultPerfWakeup, Usage: "records the kernel stores before waking evtrace (1 = every record, as bcc; rings are read every 100ms anyway)"},
+	}
+}
+
+func parsePerfFlags(c *cli.Context) (pages, wakeup int, err error) {
+	pages = c.Int("perf-pages")
+	if pages < 1 || pages&(pages-1) != 0 {
+		return 0, 0, usagef("--perf-pages %d: want a power of two", pages)
+	}
+	wakeup = c.Int("perf-wakeup")
+	if wakeup < 1 {
+		return 0, 0, usagef("--perf-wakeup %d: want 1 or more", wakeup)
+	}
+	return pages, wakeup, nil
 }

@@ -21,7 +21,7 @@ import (
 
 // The flags that evtrace run and evtrace tutorial share.
 func programFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringSliceFlag{Name: "define", Aliases: []string{"D"}, Usage: "pass `NAME[=VALUE]` to the compiler as -D (repeatable)"},
 		&cli.StringFlag{Name: "cflags", Usage: "more compiler `FLAGS`, separated by spaces"},
 		&cli.StringSliceFlag{Name: "attach", Usage: "attach a program explicitly: `KIND:TARGET=PROGRAM`, KIND one of kprobe, kretprobe, tracepoint (TARGET CATEGORY:EVENT), raw_tracepoint, fentry, fexit (repeatable)"},
@@ -31,8 +31,7 @@ func programFlags() []cli.Flag {
 		&cli.IntFlag{Name: "count", Usage: "stop after `N` events"},
 		&cli.BoolFlag{Name: "ebpf", Usage: "print the C text and exit"},
 		&cli.StringFlag{Name: "kernel-source", Usage: "kernel headers tree `DIR` (passed to bcc as BCC_KERNEL_SOURCE)"},
-		&cli.IntFlag{Name: "perf-pages", Value: tracer.DefaultPerfPages, Usage: "perf ring size per CPU, in pages (a power of two)"},
-	}
+	}, perfFlags()...)
 }
 
 func runCommand() *cli.Command {
@@ -133,9 +132,9 @@ func runProgram(c *cli.Context, name, source string) error {
 	if d := c.Duration("duration"); d < 0 {
 		return usagef("--duration %v: want a positive duration", d)
 	}
-	pages := c.Int("perf-pages")
-	if pages < 1 || pages&(pages-1) != 0 {
-		return usagef("--perf-pages %d: want a power of two", pages)
+	pages, wakeup, err := parsePerfFlags(c)
+	if err != nil {
+		return err
 	}
 	var cflags []string
 	for _, d := range c.StringSlice("define") {
@@ -172,6 +171,7 @@ func runProgram(c *cli.Context, name, source string) error {
 		AutoPerf:     true,
 		TracePipe:    strings.Contains(source, "bpf_trace_printk"),
 		PerfPages:    pages,
+		PerfWakeup:   wakeup,
 		KernelSource: c.String("kernel-source"),
 		AnyHeaders:   true, // with a warning below
 	})
@@ -208,6 +208,7 @@ func runProgram(c *cli.Context, name, source string) error {
 	if len(decoders) == 0 {
 		out.done(p.TraceHeader())
 	}
+	out.flush()
 	var attached []string
 	for _, pr := range s.Probes() {
 		attached = append(attached, pr.Kind.String()+" "+pr.Target)
@@ -247,13 +248,16 @@ func runProgram(c *cli.Context, name, source string) error {
 			lost += n
 			fmt.Fprintf(stderr, "evtrace: lost %d events (%s)\n", n, source)
 		},
+		Flush: out.flush,
 	})
+	out.flush()
 	closeErr := s.Close()
 	fmt.Fprintf(stderr, "evtrace: %d events, %d lost\n", events, lost)
 	return errors.Join(runErr, closeErr, out.err)
 }
 
-// sink writes output through a buffer flushed after every event, and ends
+// sink writes output through a buffer, flushed whenever the tracer has
+// handed over all it has read (a batch of events, not each one), and ends
 // the run (stop) when the output is gone, e.g. a closed pipe.
 type sink struct {
 	w    *bufio.Writer
@@ -261,12 +265,15 @@ type sink struct {
 	err  error
 }
 
-func newSink(w io.Writer, stop func()) *sink { return &sink{w: bufio.NewWriter(w), stop: stop} }
+func newSink(w io.Writer, stop func()) *sink {
+	return &sink{w: bufio.NewWriterSize(w, 64*1024), stop: stop}
+}
 
+// flush writes out what is buffered.
+func (s *sink) flush() { s.done(s.w.Flush()) }
+
+// done records the result of a write.
 func (s *sink) done(err error) {
-	if err == nil {
-		err = s.w.Flush()
-	}
 	if err != nil && s.err == nil {
 		s.err = fmt.Errorf("write output: %w", err)
 		s.stop()

@@ -155,7 +155,9 @@ int tracepoint__syscalls__sys_enter_getppid(struct tracepoint__syscalls__sys_ent
 	return 0;
 }`)
 	pid := strconv.Itoa(os.Getpid())
-	code, stdout, stderr := runWhileCalling(t, "run", probe, "-D", "WANT_PID="+pid, "-o", "json", "--count", "4", "--duration", "20s")
+	// A wakeup per record: events reach evtrace one call at a time, so
+	// the first four hold both tables.
+	code, stdout, stderr := runWhileCalling(t, "run", probe, "-D", "WANT_PID="+pid, "-o", "json", "--count", "4", "--duration", "20s", "--perf-wakeup", "1")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

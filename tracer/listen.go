@@ -41,6 +41,7 @@ type ListenConfig struct {
 	NetNS        uint32       // report this network namespace (inode) only; 0: all
 	KernelSource string       // headers tree; see Spec.KernelSource
 	PerfPages    int          // see Spec.PerfPages
+	PerfWakeup   int          // see Spec.PerfWakeup
 }
 
 // Names in listen.c.
@@ -126,6 +127,7 @@ func ListenSpec(cfg ListenConfig, plan ListenPlan) (Spec, error) {
 		Probes:       listenProbes(plan.Attach),
 		KernelSource: cfg.KernelSource,
 		PerfPages:    cfg.PerfPages,
+		PerfWakeup:   cfg.PerfWakeup,
 		// With BTF offsets the headers' layouts are never read.
 		AnyHeaders: plan.Offsets == OffsetsBTF,
 	}
@@ -209,6 +211,8 @@ type ListenHandler struct {
 	Lost  func(source string, count uint64)
 	// Error reports records that could not be decoded; they are skipped.
 	Error func(error)
+	// Flush: see Handler.Flush.
+	Flush func()
 }
 
 // Stats counts what a tracer has seen so far.
@@ -295,6 +299,7 @@ func (t *ListenTracer) Run(ctx context.Context, h ListenHandler) error {
 				h.Lost(source, n)
 			}
 		},
+		Flush: h.Flush,
 	})
 }
 

@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 	"sync"
-
-	"github.com/iovisor/gobpf/bcc"
 )
 
 // ProbeKind is how a program is attached to the kernel.
@@ -63,6 +60,7 @@ type Spec struct {
 	PerfTables []string // BPF_PERF_OUTPUT tables to read
 	TracePipe  bool     // read bpf_trace_printk output from trace_pipe
 	PerfPages  int      // pages per CPU for each perf ring (power of two); 0: DefaultPerfPages
+	PerfWakeup int      // records per reader wakeup; 0: DefaultPerfWakeup
 
 	// KernelSource names a kernel headers tree (--kernel-source); empty:
 	// $BCC_KERNEL_SOURCE, then where libbcc looks by itself.
@@ -93,14 +91,17 @@ type Handler struct {
 	// record that fits in that CPU's ring, and trace_pipe's with its next
 	// line, so a count may arrive late.
 	Lost func(source string, count uint64)
+	// Flush is called when Run has handed over everything read so far
+	// and is about to wait: the moment to write out buffered output.
+	Flush func()
 }
 
 // Session is a compiled program, attached to the kernel.
 type Session struct {
 	spec    Spec
 	headers Headers
-	mod     *bcc.Module
-	tables  []*perfTable
+	prog    program
+	readers []*perfReader
 	pipe    *tracePipe
 
 	probes   []Probe  // attached
@@ -110,13 +111,6 @@ type Session struct {
 	mu      sync.Mutex
 	closed  bool
 	running bool
-}
-
-type perfTable struct {
-	name    string
-	pm      *bcc.PerfMap
-	samples chan []byte
-	lost    chan uint64
 }
 
 // Open checks the machine, compiles the program, loads it, attaches its
@@ -170,14 +164,16 @@ func Open(spec Spec) (*Session, error) {
 			return nil, err
 		}
 	}
-	if s.mod, err = compile(spec.Name, spec.Source, spec.CFlags); err != nil {
+	mod, err := compile(spec.Name, spec.Source, spec.CFlags)
+	if err != nil {
 		s.Close()
 		return nil, err
 	}
+	s.prog = &bccProgram{mod: mod}
 	probes := spec.Probes
 	if spec.AutoAttach {
 		prefix := SyscallPrefix(KernelHasSymbol)
-		for _, fn := range s.mod.FunctionNames() {
+		for _, fn := range s.prog.functionNames() {
 			if p, ok := ProbeForFunction(fn, prefix); ok && !hasProgram(probes, fn) {
 				probes = append(probes, p)
 			}
@@ -192,7 +188,7 @@ func Open(spec Spec) (*Session, error) {
 		return nil, fmt.Errorf("%s: nothing to attach: name a function kprobe__FUNC, kretprobe__FUNC, tracepoint__CATEGORY__EVENT (TRACEPOINT_PROBE) or raw_tracepoint__EVENT, or attach one explicitly", spec.Name)
 	}
 	for _, p := range probes {
-		if err := s.attach(p); err != nil {
+		if err := s.prog.attach(p); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -200,9 +196,8 @@ func Open(spec Spec) (*Session, error) {
 	s.probes = probes
 	tables := spec.PerfTables
 	if spec.AutoPerf {
-		for id := uint64(0); id < s.mod.TableSize(); id++ {
-			name := s.mod.TableDesc(id)["name"].(string)
-			if len(s.mod.PerfEventFields(name)) > 0 && !slices.Contains(tables, name) {
+		for _, name := range s.prog.perfTables() {
+			if !slices.Contains(tables, name) {
 				tables = append(tables, name)
 			}
 		}
@@ -229,16 +224,16 @@ func (s *Session) Probes() []Probe { return s.probes }
 
 // PerfTables returns the names of the perf tables the session reads.
 func (s *Session) PerfTables() []string {
-	names := make([]string, len(s.tables))
-	for i, t := range s.tables {
-		names[i] = t.name
+	names := make([]string, len(s.readers))
+	for i, r := range s.readers {
+		names[i] = r.table
 	}
 	return names
 }
 
 // PerfFields returns libbcc's description of the struct submitted to a
 // perf table ("name#type" per field); see NewDecoder.
-func (s *Session) PerfFields(table string) []string { return s.mod.PerfEventFields(table) }
+func (s *Session) PerfFields(table string) []string { return s.prog.perfFields(table) }
 
 func hasProgram(probes []Probe, program string) bool {
 	for _, p := range probes {
@@ -294,63 +289,6 @@ func checkProbes(probes []Probe) error {
 	return nil
 }
 
-func (s *Session) attach(p Probe) error {
-	var (
-		fd  int
-		err error
-	)
-	load := func(f func(string) (int, error)) {
-		var log string
-		log, err = captureStderrErr(func() error {
-			var lerr error
-			fd, lerr = f(p.Program)
-			return lerr
-		})
-		if err != nil {
-			err = &LoadError{Program: p.Program, Err: err, Log: strings.TrimSpace(log)}
-		}
-	}
-	switch p.Kind {
-	case Kprobe, Kretprobe:
-		load(s.mod.LoadKprobe)
-	case Tracepoint:
-		load(s.mod.LoadTracepoint)
-	case RawTracepoint:
-		load(s.mod.LoadRawTracepoint)
-	case Fentry, Fexit:
-		load(s.mod.LoadTracing)
-	}
-	if err != nil {
-		return err
-	}
-
-	var log string
-	switch p.Kind {
-	case Kprobe:
-		log, err = captureStderrErr(func() error { return s.mod.AttachKprobe(p.Target, fd, -1) })
-	case Kretprobe:
-		log, err = captureStderrErr(func() error { return s.mod.AttachKretprobe(p.Target, fd, -1) })
-	case Tracepoint:
-		log, err = captureStderrErr(func() error { return s.mod.AttachTracepoint(p.Target, fd) })
-	case RawTracepoint:
-		log, err = captureStderrErr(func() error { return s.mod.AttachRawTracepoint(p.Target, fd) })
-	case Fentry, Fexit:
-		log, err = captureStderrErr(func() error { return s.mod.AttachKfunc(p.Program, fd) })
-	}
-	if err == nil {
-		return nil
-	}
-	if p.Kind == Kprobe || p.Kind == Kretprobe {
-		if found, kerr := kernelHasSymbol(p.Target); kerr == nil && !found {
-			return fmt.Errorf("attach %s %s: %w (not in /proc/kallsyms)", p.Kind, p.Target, ErrNoFunction)
-		}
-	}
-	if detail := firstDiagnostic(log); detail != "" {
-		return fmt.Errorf("attach %s %s: %w: %s", p.Kind, p.Target, err, detail)
-	}
-	return fmt.Errorf("attach %s %s: %w", p.Kind, p.Target, err)
-}
-
 // captureStderrErr is captureStderr for functions that return an error.
 func captureStderrErr(fn func() error) (string, error) {
 	var ferr error
@@ -362,32 +300,20 @@ func captureStderrErr(fn func() error) (string, error) {
 }
 
 func (s *Session) openPerf(name string) error {
-	id := s.mod.TableId(name)
-	if uint64(id) >= s.mod.TableSize() {
-		return fmt.Errorf("perf table %s: not declared in %s (want BPF_PERF_OUTPUT(%s))", name, s.spec.Name, name)
-	}
-	t := &perfTable{
-		name:    name,
-		samples: make(chan []byte, 4096),
-		lost:    make(chan uint64, 64),
-	}
-	pm, err := bcc.InitPerfMapWithPageCnt(bcc.NewTable(id, s.mod), t.samples, t.lost, s.spec.PerfPages)
+	fd, err := s.prog.mapFD(name)
 	if err != nil {
-		return fmt.Errorf("perf table %s: %w", name, err)
+		return fmt.Errorf("perf table %s: %v in %s (want BPF_PERF_OUTPUT(%s))", name, err, s.spec.Name, name)
 	}
-	t.pm = pm
-	s.tables = append(s.tables, t)
+	wakeup := s.spec.PerfWakeup
+	if wakeup == 0 {
+		wakeup = DefaultPerfWakeup
+	}
+	r, err := openPerfReader(name, fd, s.spec.PerfPages, wakeup)
+	if err != nil {
+		return err
+	}
+	s.readers = append(s.readers, r)
 	return nil
-}
-
-type sample struct {
-	table *perfTable
-	data  []byte
-}
-
-type lostCount struct {
-	table *perfTable
-	n     uint64
 }
 
 // Run reads the program's outputs and calls h until ctx is done, then stops
@@ -402,28 +328,33 @@ func (s *Session) Run(ctx context.Context, h Handler) error {
 	s.running = true
 	s.mu.Unlock()
 
-	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	samples := make(chan sample, 1024)
-	lost := make(chan lostCount, 64)
-	for _, t := range s.tables {
-		t.pm.Start()
+	batches := make(chan *perfBatch, 2*len(s.readers))
+	readErr := make(chan error, len(s.readers)+1)
+	for _, r := range s.readers {
 		wg.Add(1)
-		go func(t *perfTable) {
+		go func() {
 			defer wg.Done()
-			forwardPerf(t, samples, lost, stop)
-		}(t)
+			if err := r.run(batches); err != nil {
+				readErr <- err
+			}
+		}()
 	}
+	stop := make(chan struct{})
 	lines := make(chan TraceLine, 256)
-	pipeErr := make(chan error, 1)
 	if s.pipe != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := s.pipe.run(lines, stop); err != nil {
-				pipeErr <- err
+				readErr <- err
 			}
 		}()
+	}
+	flush := func() {
+		if h.Flush != nil && len(batches) == 0 && len(lines) == 0 {
+			h.Flush()
+		}
 	}
 
 	var runErr error
@@ -432,17 +363,19 @@ loop:
 		select {
 		case <-ctx.Done():
 			break loop
-		case err := <-pipeErr:
+		case err := <-readErr:
 			runErr = err
 			break loop
-		case sm := <-samples:
+		case b := <-batches:
+			if b.lost > 0 && h.Lost != nil {
+				h.Lost(b.r.table, b.lost)
+			}
 			if h.Sample != nil {
-				h.Sample(sm.table.name, sm.data)
+				table := b.r.table
+				b.each(func(data []byte) { h.Sample(table, data) })
 			}
-		case lc := <-lost:
-			if h.Lost != nil {
-				h.Lost(lc.table.name, lc.n)
-			}
+			b.release()
+			flush()
 		case l := <-lines:
 			switch {
 			case l.Lost > 0:
@@ -452,41 +385,19 @@ loop:
 			case h.Trace != nil:
 				h.Trace(l)
 			}
+			flush()
 		}
 	}
 
 	close(stop)
-	for _, t := range s.tables {
-		t.pm.Stop()
+	for _, r := range s.readers {
+		r.interrupt()
 	}
 	if s.pipe != nil {
 		s.pipe.close()
 	}
 	wg.Wait()
 	return runErr
-}
-
-// forwardPerf moves one table's records and loss counts onto the shared
-// channels, so that Run has a fixed set of channels to select on.
-func forwardPerf(t *perfTable, samples chan<- sample, lost chan<- lostCount, stop <-chan struct{}) {
-	for {
-		select {
-		case <-stop:
-			return
-		case d := <-t.samples:
-			select {
-			case samples <- sample{t, d}:
-			case <-stop:
-				return
-			}
-		case n := <-t.lost:
-			select {
-			case lost <- lostCount{t, n}:
-			case <-stop:
-				return
-			}
-		}
-	}
 }
 
 // Close detaches every probe, frees the perf rings and closes the trace
@@ -498,14 +409,16 @@ func (s *Session) Close() error {
 		return nil
 	}
 	s.closed = true
-	for _, t := range s.tables {
-		t.pm.Close()
+	var errs []error
+	for _, r := range s.readers {
+		r.interrupt()
+		r.close()
 	}
 	if s.pipe != nil {
 		s.pipe.close()
 	}
-	if s.mod != nil {
-		s.mod.Close()
+	if s.prog != nil {
+		errs = append(errs, s.prog.close())
 	}
-	return nil
+	return errors.Join(errs...)
 }
