@@ -187,13 +187,14 @@ func kernelHasSymbol(name string) (bool, error) {
 	return false, sc.Err()
 }
 
-// staleKprobeRe matches the kprobe events libbcc creates through
-// kprobe_events (kernels without the kprobe PMU), whose names end in the
-// creating process's id: "p:kprobes/p_inet_listen_bcc_1234 inet_listen".
-var staleKprobeRe = regexp.MustCompile(`^[pr]:(\S+/\S+_bcc_(\d+))\s`)
+// staleKprobeRe matches the kprobe events that libbcc (kernels without the
+// kprobe PMU) and our patched gobpf/elf create through kprobe_events, whose
+// names end in the creating process's id:
+// "p:kprobes/p_inet_listen_bcc_1234 inet_listen", "..._gobpf_1234 ...".
+var staleKprobeRe = regexp.MustCompile(`^[pr]:(\S+/\S+_(?:bcc|gobpf)_(\d+))\s`)
 
-// removeStaleKprobes deletes kprobe events left in kprobe_events by bcc
-// processes that no longer exist (killed with SIGKILL before they could
+// removeStaleKprobes deletes kprobe events left in kprobe_events by bcc or
+// gobpf/elf processes that no longer exist (killed with SIGKILL before they could
 // detach) and returns their names. Probes of live processes are untouched.
 // Kernels with the kprobe PMU have none: their kprobes die with the process.
 func removeStaleKprobes(procDir string) ([]string, error) {

@@ -1,0 +1,9 @@
+package elf
+
+import (
+	"errors"
+)
+
+var (
+	errNotSupported = errors.New("not supported")
+)
