@@ -110,7 +110,7 @@ Examples:
 			}
 			return cli.ShowAppHelp(c)
 		},
-		Commands: []*cli.Command{listenCommand(), runCommand(), tutorialCommand()},
+		Commands: []*cli.Command{listenCommand(), runCommand(), tutorialCommand(), compileCommand(), cacheCommand()},
 	}
 }
 
@@ -140,21 +140,28 @@ Examples:
    sudo evtrace listen --mode debug       # the tutorial's trace_pipe way
    sudo evtrace listen --kernel-source /usr/src/linux-headers-6.1.0-56-amd64
    evtrace listen --ebpf                  # print the C program and exit`,
-		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "mode", Value: "perf", Usage: "output path: perf (BPF_PERF_OUTPUT) or debug (bpf_trace_printk)"},
-			&cli.StringFlag{Name: "attach", Value: "auto", Usage: "how to attach: auto, kprobe, kretprobe, tracepoint or fentry"},
-			&cli.StringFlag{Name: "offsets", Value: "auto", Usage: "struct offsets from: auto, btf (the running kernel) or headers"},
-			&cli.StringFlag{Name: "pid", Aliases: []string{"p"}, Usage: "trace this process `PID` only (filtered in the kernel)"},
-			&cli.StringFlag{Name: "netns", Aliases: []string{"n"}, Usage: "trace this network namespace only, by `INODE` (as in /proc/PID/ns/net)"},
-			&cli.BoolFlag{Name: "show-netns", Usage: "add the NETNS column (perf mode)"},
-			&cli.BoolFlag{Name: "ebpf", Usage: "print the final C text and exit"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json (one object per line)"},
-			&cli.StringFlag{Name: "kernel-source", Usage: "kernel headers tree `DIR` (passed to bcc as BCC_KERNEL_SOURCE)"},
-			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say which kernel headers were used"},
-		}, perfFlags()...),
+		Flags:        listenFlags(),
 		OnUsageError: onUsageError,
 		Action:       listenAction,
 	}
+}
+
+// listenFlags are the flags of evtrace listen and evtrace compile listen.
+func listenFlags() []cli.Flag {
+	return append([]cli.Flag{
+		&cli.StringFlag{Name: "mode", Value: "perf", Usage: "output path: perf (BPF_PERF_OUTPUT) or debug (bpf_trace_printk)"},
+		&cli.StringFlag{Name: "attach", Value: "auto", Usage: "how to attach: auto, kprobe, kretprobe, tracepoint or fentry"},
+		&cli.StringFlag{Name: "offsets", Value: "auto", Usage: "struct offsets from: auto, btf (the running kernel) or headers"},
+		&cli.StringFlag{Name: "pid", Aliases: []string{"p"}, Usage: "trace this process `PID` only (filtered in the kernel)"},
+		&cli.StringFlag{Name: "netns", Aliases: []string{"n"}, Usage: "trace this network namespace only, by `INODE` (as in /proc/PID/ns/net)"},
+		&cli.BoolFlag{Name: "show-netns", Usage: "add the NETNS column (perf mode)"},
+		&cli.BoolFlag{Name: "ebpf", Usage: "print the final C text and exit"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json (one object per line)"},
+		&cli.StringFlag{Name: "kernel-source", Usage: "kernel headers tree `DIR` (passed to bcc as BCC_KERNEL_SOURCE)"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say which kernel headers were used"},
+		&cli.StringFlag{Name: "backend", Value: "auto", Usage: "compile and load with: auto, bcc (libbcc at every start) or elf (clang once, cached; gobpf/elf)"},
+		&cli.StringFlag{Name: "cache-dir", Value: tracer.DefaultCacheDir, Usage: "where the elf backend keeps compiled objects"},
+	}, perfFlags()...)
 }
 
 // listenOptions is what the listen flags say, validated.
@@ -198,6 +205,10 @@ func parseListenFlags(c *cli.Context) (listenOptions, error) {
 	if err != nil {
 		return o, err
 	}
+	backend, err := tracer.ParseBackend(c.String("backend"))
+	if err != nil {
+		return o, usageError{fmt.Errorf("--backend: %w", err)}
+	}
 	o.showNetNS = c.Bool("show-netns")
 	if o.showNetNS && mode == tracer.ModeDebug {
 		return o, usagef("--show-netns needs --mode perf: bpf_trace_printk takes at most 3 arguments and the debug line has no room for the namespace")
@@ -205,6 +216,7 @@ func parseListenFlags(c *cli.Context) (listenOptions, error) {
 	o.cfg = tracer.ListenConfig{
 		Mode: mode, Attach: attach, Offsets: offsets, PID: pid, NetNS: netns,
 		KernelSource: c.String("kernel-source"), PerfPages: pages, PerfWakeup: wakeup,
+		Backend: backend, CacheDir: c.String("cache-dir"),
 	}
 	o.ebpf = c.Bool("ebpf")
 	o.verbose = c.Bool("verbose")
@@ -249,6 +261,7 @@ func listenAction(c *cli.Context) error {
 	defer t.Close()
 	plan := t.Plan()
 	fmt.Fprintf(stderr, "evtrace: attached with %s (%s); struct offsets %s\n", plan.Attach, plan.AttachReason, plan.OffsetsReason)
+	fmt.Fprintf(stderr, "evtrace: backend %s\n", t.Backend())
 	if o.verbose {
 		fmt.Fprintf(stderr, "evtrace: compiled against kernel headers %s\n", t.Headers().Desc)
 	}

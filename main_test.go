@@ -33,6 +33,14 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"listen", "--offsets", "dwarf"}, `unknown offsets source "dwarf" (want auto, btf or headers)`},
 		{[]string{"listen", "-o", "xml"}, `unknown output format "xml" (want text or json)`},
 		{[]string{"listen", "--perf-pages", "3"}, `--perf-pages 3: want a power of two`},
+		{[]string{"listen", "--perf-wakeup", "0"}, `--perf-wakeup 0: want 1 or more`},
+		{[]string{"listen", "--backend", "llvm"}, `--backend: unknown backend "llvm" (want auto, bcc or elf)`},
+		{[]string{"compile"}, `compile what?`},
+		{[]string{"compile", "solisten"}, `unknown probe "solisten"`},
+		{[]string{"compile", "listen", "--backend", "bcc"}, `--backend bcc compiles at every start`},
+		{[]string{"compile", "listen", "--mode", "loud"}, `unknown mode`},
+		{[]string{"cache"}, `cache what?`},
+		{[]string{"cache", "purge"}, `unknown cache command "purge"`},
 		{[]string{"listen", "--mode", "debug", "--show-netns"}, `--show-netns needs --mode perf`},
 		{[]string{"listen", "extra"}, `listen takes no arguments`},
 		{[]string{"listen", "--no-such-flag"}, `flag provided but not defined: -no-such-flag`},
@@ -58,7 +66,7 @@ func TestEBPFPrintsFinalText(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"#define EVTRACE_MODE_DEBUG 1", "#define FILTER_PID 1234", "#define FILTER_NETNS 4026531840", "int kprobe__inet_listen("} {
+	for _, want := range []string{"#define EVTRACE_MODE_DEBUG 1", "#define FILTER_PID 1234", "#define FILTER_NETNS 4026531840", "EVTRACE_KPROBE(inet_listen)"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("--ebpf output lacks %q", want)
 		}
@@ -126,5 +134,17 @@ func TestNotRoot(t *testing.T) {
 	}
 	if got := strings.TrimSpace(stderr.String()); !strings.HasPrefix(got, "evtrace: must be run as root") || strings.Contains(got, "\n") {
 		t.Errorf("stderr %q", got)
+	}
+}
+
+func TestCacheCommands(t *testing.T) {
+	dir := t.TempDir()
+	code, stdout, stderr := runCLI("cache", "ls", "--cache-dir", dir)
+	if code != 0 || !strings.HasPrefix(stdout, "KEY") || !strings.Contains(stderr, "0 objects in "+dir) {
+		t.Errorf("cache ls: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, _, stderr = runCLI("cache", "clear", "--cache-dir", dir)
+	if code != 0 || !strings.Contains(stderr, "removed 0 objects from "+dir) {
+		t.Errorf("cache clear: exit %d, stderr %q", code, stderr)
 	}
 }

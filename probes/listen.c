@@ -9,7 +9,9 @@
 // (2016), grown up: a kprobe on inet_listen(struct socket *sock, int backlog),
 // the kernel function behind listen(2) on AF_INET and AF_INET6 stream sockets.
 //
-// evtrace compiles this text at run time with libbcc. It prepends a block of
+// It is written in evtrace's probe dialect (evtrace.h, README.md here), so
+// that it compiles both with libbcc at run time (the bcc backend) and with
+// clang ahead of time (the ELF backend). evtrace prepends a block of
 // #define lines that select the output path and the filters:
 //
 //   EVTRACE_MODE_PERF    one struct listen_event per call, through a perf
@@ -48,7 +50,6 @@
 #include <net/sock.h>
 #include <net/inet_sock.h>
 #include <net/net_namespace.h>
-#include <bcc/proto.h>
 
 #if !defined(EVTRACE_MODE_PERF) && !defined(EVTRACE_MODE_DEBUG)
 #error "define EVTRACE_MODE_PERF or EVTRACE_MODE_DEBUG"
@@ -96,7 +97,16 @@ struct listen_event {
 };
 
 #ifdef EVTRACE_MODE_PERF
-BPF_PERF_OUTPUT(listen_events);
+EVTRACE_PERF_OUTPUT(listen_events);
+
+static __always_inline void submit_event(void *ctx, struct listen_event *ev)
+{
+#ifdef EVTRACE_ELF
+	bpf_perf_event_output(ctx, &listen_events, BPF_F_CURRENT_CPU, ev, sizeof(*ev));
+#else
+	listen_events.perf_submit(ctx, ev, sizeof(*ev));
+#endif
+}
 #endif
 
 #if defined(EVTRACE_ATTACH_KRETPROBE) || defined(EVTRACE_ATTACH_TRACEPOINT)
@@ -108,7 +118,35 @@ struct listen_start {
 	u16 sport;     // from the tracepoint, host byte order (0 if not bound yet)
 	u8 laddr[16];  // from the tracepoint
 };
-BPF_HASH(listen_starts, u32, struct listen_start, 10240);
+EVTRACE_HASH(listen_starts, u32, struct listen_start, 10240);
+
+// The map's accessors, in both spellings (evtrace.h says why).
+static __always_inline struct listen_start *starts_lookup(u32 tid)
+{
+#ifdef EVTRACE_ELF
+	return bpf_map_lookup_elem(&listen_starts, &tid);
+#else
+	return listen_starts.lookup(&tid);
+#endif
+}
+
+static __always_inline void starts_update(u32 tid, struct listen_start *st)
+{
+#ifdef EVTRACE_ELF
+	bpf_map_update_elem(&listen_starts, &tid, st, BPF_ANY);
+#else
+	listen_starts.update(&tid, st);
+#endif
+}
+
+static __always_inline void starts_delete(u32 tid)
+{
+#ifdef EVTRACE_ELF
+	bpf_map_delete_elem(&listen_starts, &tid);
+#else
+	listen_starts.delete(&tid);
+#endif
+}
 #endif
 
 static __always_inline u32 sock_netns(void *sk)
@@ -154,7 +192,7 @@ static __always_inline int emit(void *ctx, struct listen_event *ev)
 #ifdef EVTRACE_MODE_PERF
 	ev->ts_ns = bpf_ktime_get_ns();
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-	listen_events.perf_submit(ctx, ev, sizeof(*ev));
+	submit_event(ctx, ev);
 #else
 	// Three arguments at most: the address fits for IPv4 only.
 	if (ev->family == EVTRACE_AF_INET) {
@@ -202,8 +240,10 @@ static __always_inline int report_socket(void *ctx, struct listen_event *ev,
 
 #if defined(EVTRACE_ATTACH_KPROBE)
 
-int kprobe__inet_listen(struct pt_regs *ctx, struct socket *sock, int backlog)
+EVTRACE_KPROBE(inet_listen)
 {
+	void *sock = (void *)PT_REGS_PARM1(ctx);
+	int backlog = (int)PT_REGS_PARM2(ctx);
 	struct listen_event ev = {};
 	if (!start_event(&ev))
 		return 0;
@@ -212,28 +252,30 @@ int kprobe__inet_listen(struct pt_regs *ctx, struct socket *sock, int backlog)
 
 #elif defined(EVTRACE_ATTACH_KRETPROBE)
 
-int kprobe__inet_listen(struct pt_regs *ctx, struct socket *sock, int backlog)
+EVTRACE_KPROBE(inet_listen)
 {
+	void *sock = (void *)PT_REGS_PARM1(ctx);
+	int backlog = (int)PT_REGS_PARM2(ctx);
 	struct listen_event ev = {};
 	if (!start_event(&ev))
 		return 0;
 	struct listen_start st = {};
 	READ_MEMBER(st.sk, sock, struct socket, sk, OFF_SOCKET_SK);
 	st.backlog = backlog;
-	listen_starts.update(&ev.tid, &st);
+	starts_update(ev.tid, &st);
 	return 0;
 }
 
-int kretprobe__inet_listen(struct pt_regs *ctx)
+EVTRACE_KRETPROBE(inet_listen)
 {
 	struct listen_event ev = {};
 	start_event(&ev);
-	struct listen_start *st = listen_starts.lookup(&ev.tid);
+	struct listen_start *st = starts_lookup(ev.tid);
 	if (st == NULL)
 		return 0;
 	void *sk = (void *)st->sk;
 	ev.backlog = st->backlog;
-	listen_starts.delete(&ev.tid);
+	starts_delete(ev.tid);
 	if (sk == NULL)
 		return 0;
 	ev.ret = PT_REGS_RC(ctx);
@@ -243,6 +285,10 @@ int kretprobe__inet_listen(struct pt_regs *ctx)
 }
 
 #elif defined(EVTRACE_ATTACH_FENTRY)
+
+#ifdef EVTRACE_ELF
+#error "fentry needs the bcc backend: gobpf/elf cannot load tracing programs"
+#endif
 
 KRETFUNC_PROBE(inet_listen, struct socket *sock, int backlog, int ret)
 {
@@ -255,25 +301,25 @@ KRETFUNC_PROBE(inet_listen, struct socket *sock, int backlog, int ret)
 
 #else // EVTRACE_ATTACH_TRACEPOINT
 
-TRACEPOINT_PROBE(syscalls, sys_enter_listen)
+EVTRACE_TRACEPOINT(syscalls, sys_enter_listen)
 {
 	struct listen_event ev = {};
 	if (!start_event(&ev))
 		return 0;
 	struct listen_start st = {};
 	st.backlog = args->backlog;
-	listen_starts.update(&ev.tid, &st);
+	starts_update(ev.tid, &st);
 	return 0;
 }
 
 // Fires inside inet_listen when the socket enters TCP_LISTEN, before a
 // socket that was never bound gets its port: the port is read at exit.
-TRACEPOINT_PROBE(sock, inet_sock_set_state)
+EVTRACE_TRACEPOINT(sock, inet_sock_set_state)
 {
 	if (args->newstate != EVTRACE_TCP_LISTEN || args->protocol != EVTRACE_IPPROTO_TCP)
 		return 0;
 	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct listen_start *st = listen_starts.lookup(&tid);
+	struct listen_start *st = starts_lookup(tid);
 	if (st == NULL)
 		return 0;
 	st->sk = (u64)args->skaddr;
@@ -286,15 +332,15 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
 	return 0;
 }
 
-TRACEPOINT_PROBE(syscalls, sys_exit_listen)
+EVTRACE_TRACEPOINT(syscalls, sys_exit_listen)
 {
 	struct listen_event ev = {};
 	start_event(&ev);
-	struct listen_start *st = listen_starts.lookup(&ev.tid);
+	struct listen_start *st = starts_lookup(ev.tid);
 	if (st == NULL)
 		return 0;
 	struct listen_start s = *st;
-	listen_starts.delete(&ev.tid);
+	starts_delete(ev.tid);
 	// No state change: not a TCP socket, or one already listening
 	// (listen() again only changes the backlog).
 	if (s.sk == 0)

@@ -12,6 +12,9 @@ import (
 //go:embed listen.c
 var listenSource string
 
+//go:embed evtrace.h
+var dialectHeader string
+
 //go:embed tutorial/*.c
 var tutorialFS embed.FS
 
@@ -79,8 +82,9 @@ func Build(source string, defines []Define) (string, error) {
 	return b.String(), nil
 }
 
-// Listen is the source of the listen probe (listen.c).
-func Listen() string { return listenSource }
+// Listen is the source of the listen probe (listen.c), after the dialect
+// header it is written in (evtrace.h).
+func Listen() string { return dialectHeader + "\n" + listenSource }
 
 func isIdent(s string) bool {
 	if s == "" {

@@ -26,7 +26,7 @@ func TestBuild(t *testing.T) {
 
 func TestListenSourceIsEmbedded(t *testing.T) {
 	src := Listen()
-	for _, want := range []string{"kprobe__inet_listen", "BPF_PERF_OUTPUT", "bpf_trace_printk", "FILTER_PID", "FILTER_NETNS"} {
+	for _, want := range []string{"EVTRACE_KPROBE(inet_listen)", "EVTRACE_PERF_OUTPUT(listen_events)", "#ifdef EVTRACE_ELF", "BPF_PERF_OUTPUT(name)", "bpf_trace_printk", "FILTER_PID", "FILTER_NETNS"} {
 		if !strings.Contains(src, want) {
 			t.Errorf("listen.c lacks %q", want)
 		}

@@ -100,7 +100,8 @@ else
 fi
 
 # --- package list -------------------------------------------------------------
-pkgs=(libbpfcc bpfcc-tools python3-bpfcc iproute2 netcat-openbsd python3)
+# clang and llvm (llc): the ELF backend's ahead-of-time compiler.
+pkgs=(libbpfcc bpfcc-tools python3-bpfcc iproute2 netcat-openbsd python3 clang llvm)
 # --dev: what building evtrace (cgo against libbcc) and re-vendoring need.
 [ "$dev" -eq 1 ] && pkgs+=(libbpfcc-dev gcc libc6-dev make patch git)
 optional_pkgs=()

@@ -42,6 +42,8 @@ type ListenConfig struct {
 	KernelSource string       // headers tree; see Spec.KernelSource
 	PerfPages    int          // see Spec.PerfPages
 	PerfWakeup   int          // see Spec.PerfWakeup
+	Backend      Backend      // see Spec.Backend
+	CacheDir     string       // see Spec.CacheDir
 }
 
 // Names in listen.c.
@@ -128,6 +130,9 @@ func ListenSpec(cfg ListenConfig, plan ListenPlan) (Spec, error) {
 		KernelSource: cfg.KernelSource,
 		PerfPages:    cfg.PerfPages,
 		PerfWakeup:   cfg.PerfWakeup,
+		Backend:      cfg.Backend,
+		CacheDir:     cfg.CacheDir,
+		Dialect:      true,
 		// With BTF offsets the headers' layouts are never read.
 		AnyHeaders: plan.Offsets == OffsetsBTF,
 	}
@@ -255,8 +260,29 @@ func OpenListen(cfg ListenConfig) (*ListenTracer, error) {
 	return &ListenTracer{session: s, plan: plan, clock: clock}, nil
 }
 
+// CompileListen puts the listen probe's ELF object for cfg into the
+// cache, as the ELF backend will look for it (evtrace compile listen).
+func CompileListen(cfg ListenConfig) (ListenPlan, CompileResult, error) {
+	if err := checkRoot(); err != nil {
+		return ListenPlan{}, CompileResult{}, err
+	}
+	plan, err := PlanListen(cfg)
+	if err != nil {
+		return ListenPlan{}, CompileResult{}, err
+	}
+	spec, err := ListenSpec(cfg, plan)
+	if err != nil {
+		return ListenPlan{}, CompileResult{}, err
+	}
+	res, err := Compile(spec)
+	return plan, res, err
+}
+
 // Plan says which strategy and offsets the tracer uses, and why.
 func (t *ListenTracer) Plan() ListenPlan { return t.plan }
+
+// Backend says how the probe was compiled and loaded.
+func (t *ListenTracer) Backend() BackendReport { return t.session.Backend() }
 
 // Headers says which kernel headers the probe was compiled against.
 func (t *ListenTracer) Headers() Headers { return t.session.Headers() }

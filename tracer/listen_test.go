@@ -98,7 +98,7 @@ func TestListenSpec(t *testing.T) {
 			name:     "perf default, kprobe, headers, no filters",
 			cfg:      ListenConfig{},
 			plan:     ListenPlan{Attach: AttachKprobe, Offsets: OffsetsHeaders},
-			contains: []string{"#define EVTRACE_MODE_PERF 1\n", "#define EVTRACE_ATTACH_KPROBE 1\n", "BPF_PERF_OUTPUT(listen_events)"},
+			contains: []string{"#define EVTRACE_MODE_PERF 1\n", "#define EVTRACE_ATTACH_KPROBE 1\n", "EVTRACE_PERF_OUTPUT(listen_events)"},
 			omits:    []string{"#define EVTRACE_MODE_DEBUG", "#define FILTER_PID", "#define FILTER_NETNS", "#define EVTRACE_OFFSETS_BTF", "#define OFF_"},
 			probes:   []Probe{{Kprobe, "inet_listen", "kprobe__inet_listen"}},
 		},

@@ -72,6 +72,14 @@ type Spec struct {
 	// AutoPerf reads every table that the program submits perf events to.
 	AutoPerf bool
 
+	// Backend compiles and loads the program; "" is BackendAuto.
+	Backend Backend
+	// CacheDir holds the ELF backend's objects; "": DefaultCacheDir.
+	CacheDir string
+	// Dialect says the source is written in evtrace's probe dialect
+	// (probes/evtrace.h), so the ELF backend can compile it too.
+	Dialect bool
+
 	// AnyHeaders allows, when the running kernel's headers are missing,
 	// those of another release: for programs whose struct reads do not
 	// depend on the headers' layouts (BTF offsets, tracepoint arguments).
@@ -101,12 +109,17 @@ type Session struct {
 	spec    Spec
 	headers Headers
 	prog    program
+	backend BackendReport
 	readers []*perfReader
 	pipe    *tracePipe
 
 	probes   []Probe  // attached
 	stale    []string // stale kprobes removed by Open
 	staleErr error    // why removing them failed
+
+	fillCancel context.CancelFunc // stops the background ELF compile
+	fillDone   chan struct{}      // closed when it has ended
+	fillErr    error
 
 	mu      sync.Mutex
 	closed  bool
@@ -126,20 +139,7 @@ func Open(spec Spec) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	search := HeaderSearch{
-		Explicit: spec.KernelSource,
-		Env:      os.Getenv("BCC_KERNEL_SOURCE"),
-		Release:  rel,
-	}
-	headers, err := FindHeaders(search)
-	if errors.Is(err, ErrNoHeaders) && spec.AnyHeaders && search.Explicit == "" && search.Env == "" {
-		other, oerr := OtherReleaseHeaders("/lib/modules", rel, DefaultHeadersCache)
-		if oerr == nil {
-			headers, err = other, nil
-		} else {
-			err = fmt.Errorf("%w; nor other usable headers: %v", err, oerr)
-		}
-	}
+	headers, err := findSpecHeaders(spec, rel)
 	if err != nil {
 		return nil, err
 	}
@@ -164,12 +164,11 @@ func Open(spec Spec) (*Session, error) {
 			return nil, err
 		}
 	}
-	mod, err := compile(spec.Name, spec.Source, spec.CFlags)
-	if err != nil {
+	var fill func(context.Context) error
+	if s.prog, s.backend, fill, err = openProgram(spec, headers); err != nil {
 		s.Close()
 		return nil, err
 	}
-	s.prog = &bccProgram{mod: mod}
 	probes := spec.Probes
 	if spec.AutoAttach {
 		prefix := SyscallPrefix(KernelHasSymbol)
@@ -208,7 +207,51 @@ func Open(spec Spec) (*Session, error) {
 			return nil, err
 		}
 	}
+	if fill != nil {
+		// clang runs as a child process while events flow; Close
+		// stops it if it has not finished.
+		ctx, cancel := context.WithCancel(context.Background())
+		s.fillCancel = cancel
+		s.fillDone = make(chan struct{})
+		go func() {
+			defer close(s.fillDone)
+			s.fillErr = fill(ctx)
+		}()
+	}
 	return s, nil
+}
+
+// findSpecHeaders finds the headers tree for spec: the running kernel's,
+// or another release's when spec.AnyHeaders allows it.
+func findSpecHeaders(spec Spec, rel string) (Headers, error) {
+	search := HeaderSearch{
+		Explicit: spec.KernelSource,
+		Env:      os.Getenv("BCC_KERNEL_SOURCE"),
+		Release:  rel,
+	}
+	headers, err := FindHeaders(search)
+	if errors.Is(err, ErrNoHeaders) && spec.AnyHeaders && search.Explicit == "" && search.Env == "" {
+		other, oerr := OtherReleaseHeaders("/lib/modules", rel, DefaultHeadersCache)
+		if oerr == nil {
+			return other, nil
+		}
+		err = fmt.Errorf("%w; nor other usable headers: %v", err, oerr)
+	}
+	return headers, err
+}
+
+// Backend says which backend compiled and loaded the program, and why.
+func (s *Session) Backend() BackendReport { return s.backend }
+
+// WaitCacheFill waits for the background compile of the ELF object that
+// the auto backend starts when the cache has none, and returns its error;
+// it returns nil at once when there is none.
+func (s *Session) WaitCacheFill() error {
+	if s.fillDone == nil {
+		return nil
+	}
+	<-s.fillDone
+	return s.fillErr
 }
 
 // Headers says which kernel headers the program was compiled against.
@@ -410,6 +453,10 @@ func (s *Session) Close() error {
 	}
 	s.closed = true
 	var errs []error
+	if s.fillCancel != nil {
+		s.fillCancel()
+		<-s.fillDone
+	}
 	for _, r := range s.readers {
 		r.interrupt()
 		r.close()

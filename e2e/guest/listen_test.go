@@ -207,10 +207,13 @@ func TestListen(t *testing.T) {
 
 	// A stale kprobe of a bcc process that died with SIGKILL on an older
 	// kernel: evtrace must remove it when it starts.
+	// The same for gobpf/elf's events (the ELF backend).
 	const stale = "kprobes/p_inet_listen_bcc_4194000"
+	const staleELF = "kprobes/r_inet_listen_gobpf_4194001"
 	haveKprobeEvents := features.Kprobes
 	if haveKprobeEvents {
 		appendFile(t, "/sys/kernel/tracing/kprobe_events", "p:"+stale+" inet_listen\n")
+		appendFile(t, "/sys/kernel/tracing/kprobe_events", "r:"+staleELF+" inet_listen\n")
 	}
 
 	// The child lives in a new network namespace and owns a socket made
@@ -222,7 +225,16 @@ func TestListen(t *testing.T) {
 		t.Fatal("child is in the host's network namespace")
 	}
 
-	runs := []jsonRun{{startEvtrace(t, "auto", "listen", "-o", "json", "-v"), auto, tracer.OffsetsBTF}}
+	// The ELF backend: one clang compile (evtrace compile) while the bcc
+	// runs compile, then two processes load the object at the same time.
+	cacheDir := t.TempDir()
+	elfArgs := []string{"-o", "json", "--cache-dir", cacheDir}
+	compile := startEvtrace(t, "compile", append([]string{"compile", "listen"}, elfArgs...)...)
+
+	// The bcc backend, explicitly: auto would also compile an ELF object
+	// in the background, 8 more compiles under emulation.
+	bcc := []string{"--backend", "bcc"}
+	runs := []jsonRun{{startEvtrace(t, "auto", append([]string{"listen", "-o", "json", "-v"}, bcc...)...), auto, tracer.OffsetsBTF}}
 	if features.Kprobes {
 		for _, r := range []struct {
 			a tracer.Attach
@@ -235,16 +247,37 @@ func TestListen(t *testing.T) {
 			{tracer.AttachFentry, tracer.OffsetsBTF},
 		} {
 			name := string(r.a) + "-" + string(r.o)
-			runs = append(runs, jsonRun{startEvtrace(t, name, "listen", "-o", "json", "--attach", string(r.a), "--offsets", string(r.o)), r.a, r.o})
+			runs = append(runs, jsonRun{startEvtrace(t, name, append([]string{"listen", "-o", "json", "--attach", string(r.a), "--offsets", string(r.o)}, bcc...)...), r.a, r.o})
 		}
 	}
-	filtered := startEvtrace(t, "filtered", "listen", "-p", strconv.Itoa(c.pid), "-n", strconv.FormatUint(childNetns, 10), "--show-netns")
-	debug := startEvtrace(t, "debug", "listen", "--mode", "debug")
+	filtered := startEvtrace(t, "filtered", append([]string{"listen", "-p", strconv.Itoa(c.pid), "-n", strconv.FormatUint(childNetns, 10), "--show-netns"}, bcc...)...)
+	debug := startEvtrace(t, "debug", append([]string{"listen", "--mode", "debug"}, bcc...)...)
 	all := []*evtrace{filtered, debug}
 	for _, r := range runs {
 		all = append(all, r.evtrace)
 	}
 	waitReady(t, 15*time.Minute, all...)
+
+	select {
+	case <-compile.done:
+	case <-time.After(10 * time.Minute):
+		t.Fatalf("evtrace compile listen still running after the bcc runs plus 10 minutes; stderr:\n%s", compile.stderr.String())
+	}
+	if compile.err != nil || !strings.Contains(compile.stderr.String(), "compiled with clang") {
+		t.Fatalf("evtrace compile listen: %v\nstderr:\n%s", compile.err, compile.stderr.String())
+	}
+	t.Logf("evtrace compile listen: %s", strings.TrimSpace(compile.stderr.String()))
+	elfArgs = append([]string{"listen", "-v", "--backend", "elf"}, elfArgs...)
+	elf1, elf2 := startEvtrace(t, "elf 1", elfArgs...), startEvtrace(t, "elf 2", elfArgs...)
+	waitReady(t, 5*time.Minute, elf1, elf2)
+	for _, e := range []*evtrace{elf1, elf2} {
+		if want := "backend elf (compiled ahead of time, loaded by gobpf/elf); object "; !strings.Contains(e.stderr.String(), want) ||
+			!strings.Contains(e.stderr.String(), ": hit\n") {
+			t.Errorf("%s: stderr lacks %q...hit:\n%s", e.name, want, e.stderr.String())
+		}
+		runs = append(runs, jsonRun{e, auto, tracer.OffsetsBTF})
+		all = append(all, e)
+	}
 
 	for _, r := range runs {
 		if want := "attached with " + string(r.attach) + " "; !strings.Contains(r.stderr.String(), want) {
@@ -261,11 +294,13 @@ func TestListen(t *testing.T) {
 		for _, e := range all {
 			stderrs += e.stderr.String()
 		}
-		if !strings.Contains(stderrs, "removed stale kprobe "+stale) {
-			t.Errorf("no evtrace reported removing %s; stderr:\n%s", stale, stderrs)
-		}
-		if strings.Contains(kprobeEvents(t), stale) {
-			t.Errorf("stale kprobe %s still in kprobe_events", stale)
+		for _, st := range []string{stale, staleELF} {
+			if !strings.Contains(stderrs, "removed stale kprobe "+st) {
+				t.Errorf("no evtrace reported removing %s; stderr:\n%s", st, stderrs)
+			}
+			if strings.Contains(kprobeEvents(t), st) {
+				t.Errorf("stale kprobe %s still in kprobe_events", st)
+			}
 		}
 		if n := kprobeCount(t, "inet_listen"); n != wantKprobes {
 			t.Errorf("%d kprobes on inet_listen with every evtrace running, want %d", n, wantKprobes)
@@ -300,6 +335,13 @@ func TestListen(t *testing.T) {
 	for _, r := range runs {
 		t.Run("perf JSON "+r.name, func(t *testing.T) { events[r.name] = checkPerfJSON(t, r, ls, selfComm) })
 	}
+	t.Run("elf equals bcc", func(t *testing.T) {
+		for _, name := range []string{"elf 1", "elf 2"} {
+			if !reflect.DeepEqual(withoutTime(events["auto"]), withoutTime(events[name])) {
+				t.Errorf("%s and the bcc run decoded different events:\n%v\n%v", name, events[name], events["auto"])
+			}
+		}
+	})
 	if features.Kprobes {
 		t.Run("offsets btf equal headers", func(t *testing.T) {
 			for _, pair := range [][2]string{{"kprobe-btf", "kprobe-headers"}, {"auto", "kretprobe-headers"}} {
@@ -371,6 +413,22 @@ func TestListen(t *testing.T) {
 			}
 		}
 	})
+}
+
+// withoutTime drops each event's timestamp, the one field two programs
+// cannot agree on.
+func withoutTime(evs map[int]map[string]any) map[int]map[string]any {
+	out := map[int]map[string]any{}
+	for b, e := range evs {
+		c := map[string]any{}
+		for k, v := range e {
+			if k != "time" {
+				c[k] = v
+			}
+		}
+		out[b] = c
+	}
+	return out
 }
 
 // checkPerfJSON checks one JSON run's events, field by field, and returns

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/evtrace/evtrace/tracer"
+	"github.com/urfave/cli/v2"
+)
+
+func compileCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "compile",
+		Usage:     "compile a probe ahead of time into the object cache, for --backend elf",
+		UsageText: "evtrace compile listen [listen options]",
+		Description: `The first run with the elf backend compiles its probe with clang and
+stores the object; later runs with the same probe, options, kernel and
+headers load it in milliseconds, without LLVM. compile does that first
+step alone, e.g. while building an image. The options must be those of the
+runs to come: they are compiled into the object.`,
+		HideHelpCommand: true,
+		OnUsageError:    onUsageError,
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("compile what? (evtrace compile listen [options])")
+			}
+			return usagef("unknown probe %q (evtrace compile listen [options])", c.Args().First())
+		},
+		Subcommands: []*cli.Command{{
+			Name:         "listen",
+			Usage:        "the listen probe, for the given listen options",
+			Flags:        listenFlags(),
+			OnUsageError: onUsageError,
+			Action: func(c *cli.Context) error {
+				if c.NArg() > 0 {
+					return usagef("unexpected argument %q", c.Args().First())
+				}
+				o, err := parseListenFlags(c)
+				if err != nil {
+					return err
+				}
+				if o.cfg.Backend == tracer.BackendBCC {
+					return usagef("--backend bcc compiles at every start: nothing to compile ahead of time")
+				}
+				plan, res, err := tracer.CompileListen(o.cfg)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "%s\n", res.Path)
+				fmt.Fprintf(c.App.ErrWriter, "evtrace: listen (%s, %s offsets): %s\n", plan.Attach, plan.Offsets, res.Status)
+				return nil
+			},
+		}},
+	}
+}
+
+func cacheCommand() *cli.Command {
+	dirFlag := &cli.StringFlag{Name: "cache-dir", Value: tracer.DefaultCacheDir, Usage: "the object cache `DIR`"}
+	return &cli.Command{
+		Name:            "cache",
+		Usage:           "list or clear the elf backend's compiled objects",
+		UsageText:       "evtrace cache ls|clear [--cache-dir DIR]",
+		HideHelpCommand: true,
+		OnUsageError:    onUsageError,
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("cache what? (evtrace cache ls, evtrace cache clear)")
+			}
+			return usagef("unknown cache command %q (ls or clear)", c.Args().First())
+		},
+		Subcommands: []*cli.Command{
+			{
+				Name:         "ls",
+				Usage:        "list the cached objects, newest first",
+				Flags:        []cli.Flag{dirFlag},
+				OnUsageError: onUsageError,
+				Action: func(c *cli.Context) error {
+					cache := tracer.Cache{Dir: c.String("cache-dir")}
+					entries, err := cache.List()
+					if err != nil {
+						return err
+					}
+					w := tabwriter.NewWriter(c.App.Writer, 0, 8, 2, ' ', 0)
+					fmt.Fprintln(w, "KEY\tPROBE\tCREATED\tSIZE\tCOMPILE\tKERNEL")
+					for _, e := range entries {
+						created := "?"
+						if !e.Created.IsZero() {
+							created = e.Created.Local().Format(time.DateTime)
+						}
+						fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%dms\t%s\n", e.Key, e.Name, created, e.Size, e.CompileMS, kernelRelease(e.Kernel))
+					}
+					if err := w.Flush(); err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.ErrWriter, "evtrace: %d objects in %s\n", len(entries), cache.Dir)
+					return nil
+				},
+			},
+			{
+				Name:         "clear",
+				Usage:        "remove every cached object",
+				Flags:        []cli.Flag{dirFlag},
+				OnUsageError: onUsageError,
+				Action: func(c *cli.Context) error {
+					cache := tracer.Cache{Dir: c.String("cache-dir")}
+					n, err := cache.Clear()
+					fmt.Fprintf(c.App.ErrWriter, "evtrace: removed %d objects from %s\n", n, cache.Dir)
+					return err
+				},
+			},
+		},
+	}
+}
+
+// kernelRelease shortens /proc/version ("Linux version 6.1.0-27-amd64 (...")
+// to the release.
+func kernelRelease(version string) string {
+	var rel string
+	if _, err := fmt.Sscanf(version, "Linux version %s", &rel); err == nil {
+		return rel
+	}
+	return version
+}

@@ -1,0 +1,174 @@
+package tracer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// The ELF backend's compiler: clang parses the probe against the kernel's
+// headers for the host architecture (x86 headers hold inline assembly that
+// the BPF target rejects) and emits LLVM IR, which llc turns into a BPF
+// object; libbcc does the same in-process. The object is what gobpf/elf
+// loads, and what the cache keeps.
+
+// ErrNoClang means the ELF backend cannot compile: clang or llc is missing.
+var ErrNoClang = errors.New("the ELF backend compiles with clang and llc, which are not installed (apt-get install clang llvm)")
+
+type clangTools struct {
+	clang, llc string
+}
+
+func findClang() (clangTools, error) {
+	clang, err := exec.LookPath("clang")
+	if err != nil {
+		return clangTools{}, ErrNoClang
+	}
+	llc, err := exec.LookPath("llc")
+	if err != nil {
+		return clangTools{}, ErrNoClang
+	}
+	return clangTools{clang: clang, llc: llc}, nil
+}
+
+// identity names the compiler build without running it: the resolved
+// binaries with their sizes and modification times.
+func (t clangTools) identity() string {
+	var parts []string
+	for _, p := range []string{t.clang, t.llc} {
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			real = p
+		}
+		desc := real
+		if fi, err := os.Stat(real); err == nil {
+			desc = fmt.Sprintf("%s %d %d", real, fi.Size(), fi.ModTime().UnixNano())
+		}
+		parts = append(parts, desc)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// headerRoots returns the directories of a headers tree that the compiler
+// includes from: the tree evtrace named to libbcc, or the build and source
+// directories of /lib/modules/RELEASE (Debian splits a tree in two).
+func headerRoots(h Headers, release string) ([]string, error) {
+	if h.Dir != "" {
+		return []string{h.Dir}, nil
+	}
+	var roots []string
+	for _, link := range []string{"build", "source"} {
+		dir, err := filepath.EvalSymlinks(filepath.Join("/lib/modules", release, link))
+		if err != nil || !isDir(filepath.Join(dir, "include")) {
+			continue
+		}
+		if len(roots) == 0 || roots[0] != dir {
+			roots = append(roots, dir)
+		}
+	}
+	if len(roots) == 0 {
+		return nil, fmt.Errorf("%w: the ELF backend needs a headers tree on disk (%s)", ErrNoHeaders, h.Desc)
+	}
+	return roots, nil
+}
+
+// headersIdentity names a headers tree by its paths and the files that
+// say which kernel and configuration it is for.
+func headersIdentity(roots []string) string {
+	h := sha256.New()
+	for _, r := range roots {
+		fmt.Fprintf(h, "root %s\n", r)
+		for _, f := range []string{"include/generated/utsrelease.h", "include/generated/autoconf.h", "include/config/kernel.release", "arch/x86/include/generated/asm/unistd_64_x32.h"} {
+			if b, err := os.ReadFile(filepath.Join(r, f)); err == nil {
+				sum := sha256.Sum256(b)
+				fmt.Fprintf(h, "%s %x\n", f, sum)
+			}
+		}
+	}
+	return strings.Join(roots, ":") + " " + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// kernelIdentity is the running kernel's release and build string.
+func kernelIdentity() string {
+	b, _ := os.ReadFile("/proc/version")
+	return strings.TrimSpace(string(b))
+}
+
+// elfCFlags are the compiler flags for a probe, without the include paths.
+func elfCFlags(extra []string) []string {
+	flags := []string{
+		"-O2", "-g0", "-nostdinc",
+		"-D__KERNEL__", "-D__BPF_TRACING__", "-D__TARGET_ARCH_x86",
+		"-DKBUILD_MODNAME=\"evtrace\"",
+		"-fno-stack-protector", "-fno-asynchronous-unwind-tables",
+		"-Wno-unused-value", "-Wno-pointer-sign", "-Wno-compare-distinct-pointer-types",
+		"-Wno-gnu-variable-sized-type-not-at-end", "-Wno-address-of-packed-member",
+		"-Wno-tautological-compare", "-Wno-unknown-warning-option",
+	}
+	return append(flags, extra...)
+}
+
+// compileELF compiles text into a BPF object against the headers in roots.
+func compileELF(ctx context.Context, tools clangTools, name, text string, cflags []string, roots []string) ([]byte, time.Duration, error) {
+	start := time.Now()
+	dir, err := os.MkdirTemp("", "evtrace-cc-")
+	if err != nil {
+		return nil, 0, fmt.Errorf("compile %s: %w", name, err)
+	}
+	defer os.RemoveAll(dir)
+	src := filepath.Join(dir, strings.TrimSuffix(filepath.Base(name), ".c")+".c")
+	if err := os.WriteFile(src, []byte(text), 0o644); err != nil {
+		return nil, 0, fmt.Errorf("compile %s: %w", name, err)
+	}
+	resource, err := exec.CommandContext(ctx, tools.clang, "-print-resource-dir").Output()
+	if err != nil {
+		return nil, 0, fmt.Errorf("compile %s: clang -print-resource-dir: %w", name, err)
+	}
+	args := elfCFlags(cflags)
+	args = append(args, "-isystem", filepath.Join(strings.TrimSpace(string(resource)), "include"))
+	for _, r := range roots {
+		for _, inc := range []string{"arch/x86/include", "arch/x86/include/generated", "include",
+			"arch/x86/include/uapi", "arch/x86/include/generated/uapi", "include/uapi", "include/generated/uapi"} {
+			args = append(args, "-I", filepath.Join(r, inc))
+		}
+	}
+	kconfig := ""
+	for _, r := range roots {
+		if p := filepath.Join(r, "include/linux/kconfig.h"); fileExists(p) {
+			kconfig = p
+			break
+		}
+	}
+	if kconfig == "" {
+		return nil, 0, fmt.Errorf("compile %s: %w: no include/linux/kconfig.h in %s", name, ErrNoHeaders, strings.Join(roots, ", "))
+	}
+	bc := filepath.Join(dir, "probe.bc")
+	obj := filepath.Join(dir, "probe.o")
+	args = append(args, "-include", kconfig, "-emit-llvm", "-c", src, "-o", bc)
+	if out, err := exec.CommandContext(ctx, tools.clang, args...).CombinedOutput(); err != nil {
+		return nil, 0, &CompileError{Name: name, Log: strings.TrimSpace(strings.ReplaceAll(string(out), src, name))}
+	}
+	if out, err := exec.CommandContext(ctx, tools.llc, "-march=bpf", "-filetype=obj", bc, "-o", obj).CombinedOutput(); err != nil {
+		return nil, 0, &CompileError{Name: name, Log: "llc: " + strings.TrimSpace(string(out))}
+	}
+	b, err := os.ReadFile(obj)
+	if err != nil {
+		return nil, 0, fmt.Errorf("compile %s: %w", name, err)
+	}
+	if err := checkBPFObject(b); err != nil {
+		return nil, 0, fmt.Errorf("compile %s: llc wrote %w", name, err)
+	}
+	return b, time.Since(start), nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
