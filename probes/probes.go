@@ -61,7 +61,7 @@ func Build(source string, defines []Define) (string, error) {
 		b.WriteString("// evtrace: definitions for this run\n")
 	}
 	for _, d := range defines {
-		if !isIdent(d.Name) {
+		if !IsIdent(d.Name) {
 			return "", fmt.Errorf("define %q: not a C identifier", d.Name)
 		}
 		if strings.ContainsAny(d.Value, "\n\r") {
@@ -86,7 +86,8 @@ func Build(source string, defines []Define) (string, error) {
 // header it is written in (evtrace.h).
 func Listen() string { return dialectHeader + "\n" + listenSource }
 
-func isIdent(s string) bool {
+// IsIdent says whether s is a C identifier.
+func IsIdent(s string) bool {
 	if s == "" {
 		return false
 	}

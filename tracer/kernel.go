@@ -191,7 +191,8 @@ func kernelHasSymbol(name string) (bool, error) {
 // kprobe PMU) and our patched gobpf/elf create through kprobe_events, whose
 // names end in the creating process's id:
 // "p:kprobes/p_inet_listen_bcc_1234 inet_listen", "..._gobpf_1234 ...".
-var staleKprobeRe = regexp.MustCompile(`^[pr]:(\S+/\S+_(?:bcc|gobpf)_(\d+))\s`)
+// Kernels list a kretprobe with its maxactive: "r10:kprobes/...".
+var staleKprobeRe = regexp.MustCompile(`^[pr][0-9]*:(\S+/\S+_(?:bcc|gobpf)_(\d+))\s`)
 
 // removeStaleKprobes deletes kprobe events left in kprobe_events by bcc or
 // gobpf/elf processes that no longer exist (killed with SIGKILL before they could

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/evtrace/evtrace/probes"
 )
 
 // tracepointField is one field of a tracepoint's format file.
@@ -72,7 +74,7 @@ func parseTracepointFormat(text string) ([]tracepointField, error) {
 		if len(words) >= 2 {
 			name = words[len(words)-1]
 		}
-		if !isCIdent(name) {
+		if !probes.IsIdent(name) {
 			return nil, fmt.Errorf("format line %q: no field name", line)
 		}
 		f.name = name
@@ -167,19 +169,4 @@ func tracepointStructs(probes []Probe) (string, error) {
 		b.WriteString(s)
 	}
 	return b.String(), nil
-}
-
-func isCIdent(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case r == '_', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
-		case r >= '0' && r <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
