@@ -10,6 +10,7 @@ p = argparse.ArgumentParser()
 p.add_argument("probe")
 p.add_argument("--pages", type=int, default=8)
 p.add_argument("--printk", action="store_true")
+p.add_argument("--table", default="bench_events")
 a = p.parse_args()
 
 text = open(a.probe).read()
@@ -17,9 +18,9 @@ b = BPF(text=text, cflags=["-DBENCH_PRINTK"] if a.printk else [])
 counts = {"events": 0, "lost": 0}
 
 def on_event(cpu, data, size):
-    e = b["bench_events"].event(data)
+    e = b[a.table].event(data)
     counts["events"] += 1
-    print(e.pid, e.tid, e.comm.decode(), e.ts)
+    print(e.pid, e.tid, e.comm.decode())
 
 def on_lost(n):
     counts["lost"] += n
@@ -31,7 +32,7 @@ def interrupt(*_):
 signal.signal(signal.SIGTERM, interrupt)
 
 if not a.printk:
-    b["bench_events"].open_perf_buffer(on_event, page_cnt=a.pages, lost_cb=on_lost)
+    b[a.table].open_perf_buffer(on_event, page_cnt=a.pages, lost_cb=on_lost)
 print("READY", file=sys.stderr, flush=True)
 try:
     while True:

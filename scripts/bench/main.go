@@ -51,7 +51,7 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions of each point")
 	secs := flag.Float64("seconds", 2, "load duration per point at a fixed rate")
 	out := flag.String("out", "docs/benchmarks.md", "markdown report")
-	only := flag.String("only", "", "perf or debug: measure that mode only")
+	only := flag.String("only", "", "perf, debug or start: measure that part only")
 	flag.Parse()
 	probe := filepath.Join(*dir, "probe.c")
 	// bcc's Python finds headers only where libbcc looks; on a kernel
@@ -79,6 +79,11 @@ func main() {
 				return []string{"/usr/bin/python3", py, pr, "--pages", strconv.Itoa(p)}
 			}, "READY", pySum})
 	}
+	// bcc's setting (a wakeup per record) on evtrace's reader: what the
+	// batching is worth.
+	consumers = append(consumers, consumer{nil, "evtrace run, wakeup 1", "perf", 64, func(pr string) []string {
+		return []string{*evtrace, "run", pr, "--perf-pages", "64", "--perf-wakeup", "1"}
+	}, "evtrace: tracing", evSum})
 	consumers = append(consumers,
 		consumer{nil, "evtrace run", "debug", 0, func(pr string) []string {
 			return []string{*evtrace, "run", pr, "-D", "BENCH_PRINTK"}
@@ -91,6 +96,13 @@ func main() {
 	debugRates := []int{2000, 10000, 50000}
 	var report bytes.Buffer
 	header(&report)
+	if *only == "" || *only == "start" {
+		if err := startup(&report, *evtrace, py, pyEnv, max(*reps, 5)); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: start-up:", err)
+			os.Exit(1)
+		}
+	}
+	report.WriteString(perfHeader)
 	medians := map[pointKey][]median{}
 	for _, c := range consumers {
 		if *only != "" && c.mode != *only {
@@ -128,44 +140,135 @@ func main() {
 	fmt.Println("wrote", *out)
 }
 
-func measure(c consumer, probe, loadgen string, rate, count int) (sample, error) {
-	var s sample
-	args := c.args(probe)
+// running is a consumer started and attached.
+type running struct {
+	cmd   *exec.Cmd
+	lines chan string
+	ready time.Duration
+}
+
+// start runs a consumer and waits until it says it is attached.
+func start(args, env []string, readyText string) (*running, error) {
 	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdout = nil // /dev/null: both consumers format every event
-	cmd.Env = c.env
+	cmd.Stdout = nil // /dev/null: every consumer formats every event
+	cmd.Env = env
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		return s, err
+		return nil, err
 	}
-	start := time.Now()
+	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
-		return s, err
+		return nil, err
 	}
-	defer cmd.Process.Kill()
-	lines := make(chan string, 64)
+	r := &running{cmd: cmd, lines: make(chan string, 64)}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			lines <- sc.Text()
+			r.lines <- sc.Text()
 		}
-		close(lines)
+		close(r.lines)
 	}()
 	var errText strings.Builder
 	timeout := time.After(3 * time.Minute)
 	for ready := false; !ready; {
 		select {
-		case l, ok := <-lines:
+		case l, ok := <-r.lines:
 			if !ok {
-				return s, fmt.Errorf("consumer exited before ready: %s", errText.String())
+				cmd.Wait()
+				return nil, fmt.Errorf("consumer exited before ready: %s", errText.String())
 			}
 			errText.WriteString(l + "\n")
-			ready = strings.Contains(l, c.ready)
+			ready = strings.Contains(l, readyText)
 		case <-timeout:
-			return s, fmt.Errorf("not ready after 3 minutes")
+			cmd.Process.Kill()
+			cmd.Wait()
+			return nil, fmt.Errorf("not ready after 3 minutes")
 		}
 	}
-	s.ready = time.Since(start)
+	r.ready = time.Since(t0)
+	return r, nil
+}
+
+// stop interrupts the consumer and returns its remaining stderr lines.
+func (r *running) stop() []string {
+	r.cmd.Process.Signal(syscall.SIGINT)
+	var rest []string
+	for l := range r.lines {
+		rest = append(rest, l)
+	}
+	r.cmd.Wait()
+	return rest
+}
+
+// startup measures start-to-ready and peak RSS with the listen probe:
+// evtrace's bcc backend, its ELF backend with a warm cache, and bcc's
+// Python compiling the same C text.
+func startup(b *bytes.Buffer, evtrace, py string, pyEnv []string, reps int) error {
+	dir, err := os.MkdirTemp("", "evtrace-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	text, err := exec.Command(evtrace, "listen", "--ebpf", "--backend", "bcc").Output()
+	if err != nil {
+		return fmt.Errorf("evtrace listen --ebpf: %v", err)
+	}
+	src := filepath.Join(dir, "listen.c")
+	if err := os.WriteFile(src, text, 0o644); err != nil {
+		return err
+	}
+	cache := filepath.Join(dir, "cache")
+	if out, err := exec.Command(evtrace, "compile", "listen", "--cache-dir", cache).CombinedOutput(); err != nil {
+		return fmt.Errorf("evtrace compile listen: %v\n%s", err, out)
+	}
+	cases := []struct {
+		name  string
+		args  []string
+		env   []string
+		ready string
+	}{
+		{"evtrace listen --backend bcc", []string{evtrace, "listen", "--backend", "bcc"}, nil, "evtrace: tracing"},
+		{"evtrace listen --backend elf (warm cache)", []string{evtrace, "listen", "--backend", "elf", "--cache-dir", cache}, nil, "evtrace: tracing"},
+		{"bcc Python, the same C", []string{"/usr/bin/python3", py, src, "--table", "listen_events"}, pyEnv, "READY"},
+	}
+	b.WriteString("## Start-up: the listen probe\n\n")
+	fmt.Fprintf(b, "Process start until attached (for bcc: compile included), and peak RSS; %d runs each, median [range].\n\n", reps)
+	b.WriteString("| consumer | ready ms | peak RSS MB |\n|---|---|---|\n")
+	ready := map[string]float64{}
+	rss := map[string]float64{}
+	for _, c := range cases {
+		var rs, ms []float64
+		for i := 0; i < reps; i++ {
+			r, err := start(c.args, c.env, c.ready)
+			if err != nil {
+				return fmt.Errorf("%s: %v", c.name, err)
+			}
+			rs = append(rs, float64(r.ready.Microseconds())/1000)
+			ms = append(ms, float64(peakRSS(r.cmd.Process.Pid))/1024)
+			r.stop()
+		}
+		sort.Float64s(rs)
+		sort.Float64s(ms)
+		ready[c.name], rss[c.name] = rs[len(rs)/2], ms[len(ms)/2]
+		line := fmt.Sprintf("| %s | %.0f [%.0f–%.0f] | %.0f [%.0f–%.0f] |", c.name, rs[len(rs)/2], rs[0], rs[len(rs)-1], ms[len(ms)/2], ms[0], ms[len(ms)-1])
+		fmt.Println(line)
+		b.WriteString(line + "\n")
+	}
+	bccB, elfB, pyB := cases[0].name, cases[1].name, cases[2].name
+	fmt.Fprintf(b, "\nRatios: elf (warm) / bcc backend ready %.3f, RSS %.2f; bcc backend / bcc Python ready %.2f, RSS %.2f; elf (warm) / bcc Python RSS %.2f.\n\n",
+		ready[elfB]/ready[bccB], rss[elfB]/rss[bccB], ready[bccB]/ready[pyB], rss[bccB]/rss[pyB], rss[elfB]/rss[pyB])
+	return nil
+}
+
+func measure(c consumer, probe, loadgen string, rate, count int) (sample, error) {
+	var s sample
+	r, err := start(c.args(probe), c.env, c.ready)
+	if err != nil {
+		return s, err
+	}
+	defer r.cmd.Process.Kill()
+	cmd := r.cmd
+	s.ready = r.ready
 	cpu0 := cpuTime(cmd.Process.Pid)
 	load := exec.Command(loadgen, "-count", strconv.Itoa(count), "-rate", strconv.Itoa(rate))
 	out, err := load.Output()
@@ -179,14 +282,12 @@ func measure(c consumer, probe, loadgen string, rate, count int) (sample, error)
 	time.Sleep(700 * time.Millisecond) // let the consumer drain
 	s.cpu = cpuTime(cmd.Process.Pid) - cpu0
 	s.rssKB = peakRSS(cmd.Process.Pid)
-	cmd.Process.Signal(syscall.SIGINT)
-	for l := range lines {
+	for _, l := range r.stop() {
 		if m := c.sumRe.FindStringSubmatch(l); m != nil {
 			s.delivered, _ = strconv.ParseUint(m[1], 10, 64)
 			s.lost, _ = strconv.ParseUint(m[2], 10, 64)
 		}
 	}
-	cmd.Wait()
 	return s, nil
 }
 
@@ -224,12 +325,19 @@ func header(b *bytes.Buffer) {
 	fmt.Fprintf(b, "Made by `make bench` on %s: host %s, kernel %s, %s CPUs, bcc (libbpfcc) %s, %s, %s.\n\n",
 		time.Now().UTC().Format("2006-01-02"), host, strings.TrimSpace(string(kernel)), strings.TrimSpace(string(cpus)),
 		bcc, strings.TrimSpace(string(py)), strings.TrimSpace(string(goVer)))
-	b.WriteString(`Program: scripts/bench/probe.c, a tracepoint on syscalls:sys_enter_getpgid that
+	b.WriteString(`Start-up is measured with the listen probe (evtrace listen; bcc's Python gets
+the same C text, from evtrace listen --ebpf --backend bcc). The event pipeline
+is measured with scripts/bench/probe.c, a tracepoint on syscalls:sys_enter_getpgid that
 sends a 32-byte struct per marked call (or, in debug mode, one bpf_trace_printk
 line). Load: scripts/bench/loadgen, one thread calling getpgid at a fixed rate
 (or as fast as it can: rate "max"), for a fixed count. Consumers print every
 event (to /dev/null): evtrace run, and scripts/bench/bcc_consumer.py
 (BPF(text=...), open_perf_buffer + perf_buffer_poll, or trace_fields).
+
+`)
+}
+
+const perfHeader = `## Event pipeline: a getpgid tracepoint
 
 Each row: median of the repetitions, with the range in brackets. Delivered is
 events printed / events fired; lost is what the kernel reported lost (the
@@ -237,12 +345,13 @@ trace pipe reports losses as "CPU:N [LOST M EVENTS]" lines, which evtrace
 counts and bcc's trace_fields skips). CPU is the consumer's user+system time
 during the load, per event delivered (10 ms ticks: noisy at low counts).
 Ready is process start until the probe is attached (compile included); RSS is
-the consumer's peak resident set.
+the consumer's peak resident set. evtrace reads with its defaults (a wakeup
+per 32 records, rings also read every 100 ms) unless the row says otherwise;
+bcc wakes up for every record.
 
 | consumer | mode | pages/CPU | rate/s | fired/s | delivered | lost | CPU µs/event | ready s | peak RSS MB |
 |---|---|---|---|---|---|---|---|---|---|
-`)
-}
+`
 
 type pointKey struct {
 	mode  string
@@ -254,6 +363,8 @@ type pointKey struct {
 type median struct {
 	name                         string
 	delivered, cpu, ready, rssMB float64
+	firedRate                    float64 // median events/s the generator reached
+	lossless                     bool    // every repetition delivered all, lost none
 }
 
 func row(c consumer, rate int, ss []sample) (string, median) {
@@ -281,12 +392,70 @@ func row(c consumer, rate int, ss []sample) (string, median) {
 	})
 	rm, rl, rh := med(func(s sample) float64 { return s.ready.Seconds() })
 	mm, _, _ := med(func(s sample) float64 { return float64(s.rssKB) / 1024 })
-	m := median{c.name, dm, cm, rm, mm}
+	lossless := true
+	for _, s := range ss {
+		if s.lost > 0 || s.delivered < s.fired {
+			lossless = false
+		}
+	}
+	m := median{c.name, dm, cm, rm, mm, fm, lossless}
 	return fmt.Sprintf("| %s | %s | %s | %s | %.0f | %.1f%% [%.1f–%.1f] | %.0f [%.0f–%.0f] | %.2f [%.2f–%.2f] | %.2f [%.2f–%.2f] | %.0f |",
 		c.name, c.mode, pages, r, fm, dm, dl, dh, lm, ll, lh, cm, cl, ch, rm, rl, rh, mm), m
 }
 
 func footer(b *bytes.Buffer, medians map[pointKey][]median, perfRates, debugRates []int) {
+	// The highest rate each consumer kept without loss: the fastest point,
+	// by the rate the generator reached, at which every repetition
+	// delivered every event. Rates are tried in increasing order and the
+	// last one ("max") is as fast as the generator can go beside that
+	// consumer, so a consumer that slows the producer scores lower.
+	b.WriteString("\n## Highest rate without loss (events/s the generator reached)\n\n")
+	b.WriteString("| consumer | mode | pages/CPU | highest lossless rate | first rate with loss |\n|---|---|---|---|---|\n")
+	type series struct {
+		name, mode string
+		pages      int
+	}
+	best := map[series][2]float64{} // highest lossless, lowest lossy
+	var order []series
+	for k, ms := range medians {
+		for _, m := range ms {
+			sr := series{m.name, k.mode, k.pages}
+			v, seen := best[sr]
+			if !seen {
+				order = append(order, sr)
+			}
+			if m.lossless && m.firedRate > v[0] {
+				v[0] = m.firedRate
+			}
+			if !m.lossless && (v[1] == 0 || m.firedRate < v[1]) {
+				v[1] = m.firedRate
+			}
+			best[sr] = v
+		}
+	}
+	sort.Slice(order, func(i, j int) bool {
+		a, c := order[i], order[j]
+		if a.mode != c.mode {
+			return a.mode > c.mode
+		}
+		if a.pages != c.pages {
+			return a.pages < c.pages
+		}
+		return a.name < c.name
+	})
+	for _, sr := range order {
+		v := best[sr]
+		lossy := "none"
+		if v[1] > 0 {
+			lossy = fmt.Sprintf("%.0f", v[1])
+		}
+		pages := "-"
+		if sr.pages > 0 {
+			pages = strconv.Itoa(sr.pages)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %.0f | %s |\n", sr.name, sr.mode, pages, v[0], lossy)
+	}
+
 	b.WriteString("\n## Ratios, evtrace / bcc Python (medians)\n\n")
 	b.WriteString("Below 1 is better for evtrace in CPU, ready and RSS; delivered is in points of percent.\n\n")
 	b.WriteString("| mode | pages/CPU | rate/s | CPU per event | delivered (evtrace − bcc) | ready | peak RSS |\n|---|---|---|---|---|---|---|\n")
