@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -24,6 +25,20 @@ import (
 )
 
 func main() {
+	// EVTRACE_CPUPROFILE=FILE writes a pprof CPU profile of the run, for
+	// finding where the time goes (make bench names it in its notes).
+	if path := os.Getenv("EVTRACE_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			if err := pprof.StartCPUProfile(f); err == nil {
+				code := run(os.Args, os.Stdout, os.Stderr)
+				pprof.StopCPUProfile()
+				f.Close()
+				os.Exit(code)
+			}
+			f.Close()
+		}
+		fmt.Fprintf(os.Stderr, "evtrace: warning: cannot write the CPU profile %s\n", path)
+	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 

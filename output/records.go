@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/evtrace/evtrace/tracer"
 )
@@ -24,6 +25,7 @@ type RecordPrinter struct {
 	widths  map[string][]int
 	enc     *json.Encoder
 	traceFm string
+	buf     []byte // a text line, reused
 }
 
 // NewRecordPrinter prints records of the given tables to w. traceFormat,
@@ -69,34 +71,65 @@ func (p *RecordPrinter) Record(table string, fields []tracer.Field, vals []any) 
 		}
 		p.widths[table] = widths
 	}
-	var line strings.Builder
+	// The hot path of evtrace run: one reused buffer, no fmt per field.
+	line := p.buf[:0]
 	if !p.headed[table] {
 		p.headed[table] = true
 		if p.multi {
-			fmt.Fprintf(&line, "%-12s ", "TABLE")
+			line = appendCell(line, len(line), "TABLE", 12, false)
 		}
 		for i, f := range fields {
-			writeCell(&line, strings.ToUpper(f.Name), widths[i], i == len(fields)-1)
+			line = appendCell(line, len(line), strings.ToUpper(f.Name), widths[i], i == len(fields)-1)
 		}
-		line.WriteByte('\n')
+		line = append(line, '\n')
 	}
 	if p.multi {
-		fmt.Fprintf(&line, "%-12s ", table)
+		line = appendCell(line, len(line), table, 12, false)
 	}
 	for i := range fields {
-		writeCell(&line, formatValue(vals[i]), widths[i], i == len(fields)-1)
+		start := len(line)
+		line = appendValue(line, vals[i])
+		line = appendCell(line, start, "", widths[i], i == len(fields)-1)
 	}
-	line.WriteByte('\n')
-	_, err := io.WriteString(p.w, line.String())
+	line = append(line, '\n')
+	p.buf = line
+	_, err := p.w.Write(line)
 	return err
 }
 
-func writeCell(b *strings.Builder, s string, width int, last bool) {
+// appendCell appends s to b and pads the cell that began at start (s
+// included) to width characters and a space, unless it is the last.
+func appendCell(b []byte, start int, s string, width int, last bool) []byte {
+	b = append(b, s...)
 	if last {
-		b.WriteString(s)
-		return
+		return b
 	}
-	fmt.Fprintf(b, "%-*s ", width, s)
+	for n := utf8.RuneCount(b[start:]); n < width; n++ {
+		b = append(b, ' ')
+	}
+	return append(b, ' ')
+}
+
+// appendValue appends a decoded value as text.
+func appendValue(b []byte, v any) []byte {
+	switch x := v.(type) {
+	case int64:
+		return strconv.AppendInt(b, x, 10)
+	case uint64:
+		return strconv.AppendUint(b, x, 10)
+	case string:
+		return append(b, x...)
+	case []any:
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ' ')
+			}
+			b = appendValue(b, e)
+		}
+		return append(b, ']')
+	}
+	return fmt.Append(b, v)
 }
 
 // columnWidth is a column's width before the header is considered.
@@ -112,24 +145,6 @@ func columnWidth(f tracer.Field) int {
 		return 10
 	}
 	return 6
-}
-
-func formatValue(v any) string {
-	switch x := v.(type) {
-	case int64:
-		return strconv.FormatInt(x, 10)
-	case uint64:
-		return strconv.FormatUint(x, 10)
-	case string:
-		return x
-	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = formatValue(e)
-		}
-		return "[" + strings.Join(parts, " ") + "]"
-	}
-	return fmt.Sprint(v)
 }
 
 // TraceHeader prints the header of trace_pipe text output (none with a
