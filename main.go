@@ -321,7 +321,7 @@ func listenAction(c *cli.Context) error {
 func perfFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "perf-pages", Value: tracer.DefaultPerfPages, Usage: "perf ring size per CPU, in pages (a power of two)"},
-		&cli.IntFlag{Name: "perf-wakeup", Value: tracer.DefaultPerfWakeup, Usage: "records the kernel stores before waking evtrace (1 = every record, as bcc; rings are read every 100ms anyway)"},
+		&cli.IntFlag{Name: "perf-wakeup", Value: 0, Usage: "wake evtrace every `N` records (1 = every record, as bcc); 0: when a ring is a quarter full. Rings are read every 100ms anyway"},
 	}
 }
 
@@ -331,8 +331,11 @@ func parsePerfFlags(c *cli.Context) (pages, wakeup int, err error) {
 		return 0, 0, usagef("--perf-pages %d: want a power of two", pages)
 	}
 	wakeup = c.Int("perf-wakeup")
-	if wakeup < 1 {
-		return 0, 0, usagef("--perf-wakeup %d: want 1 or more", wakeup)
+	switch {
+	case wakeup < 0:
+		return 0, 0, usagef("--perf-wakeup %d: want 0 (a quarter ring) or a number of records", wakeup)
+	case wakeup == 0:
+		wakeup = tracer.WakeupWatermark
 	}
 	return pages, wakeup, nil
 }

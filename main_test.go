@@ -33,7 +33,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"listen", "--offsets", "dwarf"}, `unknown offsets source "dwarf" (want auto, btf or headers)`},
 		{[]string{"listen", "-o", "xml"}, `unknown output format "xml" (want text or json)`},
 		{[]string{"listen", "--perf-pages", "3"}, `--perf-pages 3: want a power of two`},
-		{[]string{"listen", "--perf-wakeup", "0"}, `--perf-wakeup 0: want 1 or more`},
+		{[]string{"listen", "--perf-wakeup", "-1"}, `--perf-wakeup -1: want 0 (a quarter ring) or a number of records`},
 		{[]string{"listen", "--backend", "llvm"}, `--backend: unknown backend "llvm" (want auto, bcc or elf)`},
 		{[]string{"compile"}, `compile what?`},
 		{[]string{"compile", "solisten"}, `unknown probe "solisten"`},

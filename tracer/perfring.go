@@ -28,12 +28,16 @@ import (
 // and passes the whole batch on: a few channel operations per batch and no
 // allocation per record.
 
-// DefaultPerfWakeup is how many records the kernel stores in a ring before
-// it wakes the reader. bcc wakes up for every record, which costs the
-// producer (the traced program) a wakeup per event; batching them lets the
-// producer run several times faster. Rings are also read every PerfPoll,
-// so a quiet ring's records are never held longer than that.
-const DefaultPerfWakeup = 32
+// WakeupWatermark, as a Spec.PerfWakeup, has the kernel wake the reader
+// when a ring is a quarter full, in bytes, whatever the records' count:
+// at moderate rates a few wakeups per second instead of one per record
+// (bcc's setting, which costs the traced program a wakeup per event) or
+// per N records. Rings are also read every PerfPoll, so a quiet ring's
+// records are never held longer than that.
+const WakeupWatermark = -1
+
+// DefaultPerfWakeup is the wakeup setting when a Spec leaves it at 0.
+const DefaultPerfWakeup = WakeupWatermark
 
 // PerfPoll bounds how long a record can wait in a ring that has not
 // reached its wakeup count.
@@ -126,13 +130,13 @@ func parseCPUList(s string) ([]int, error) {
 
 // openPerfReader opens a ring of pages data pages on every online CPU
 // and stores their fds in the perf event array mapFD. wakeup is the
-// number of records per wakeup (at least 1).
+// number of records per wakeup, or WakeupWatermark.
 func openPerfReader(table string, mapFD, pages, wakeup int) (*perfReader, error) {
 	cpus, err := onlineCPUs()
 	if err != nil {
 		return nil, fmt.Errorf("perf table %s: online CPUs: %w", table, err)
 	}
-	if wakeup < 1 {
+	if wakeup < 1 && wakeup != WakeupWatermark {
 		wakeup = 1
 	}
 	r := &perfReader{table: table, epfd: -1, wake: -1, free: make(chan *perfBatch, 2), done: make(chan struct{})}
@@ -178,7 +182,12 @@ func openPerfRing(cpu, pages, pageSize, wakeup int) (*perfRing, error) {
 		Config:      unix.PERF_COUNT_SW_BPF_OUTPUT,
 		Size:        uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
 		Sample_type: unix.PERF_SAMPLE_RAW,
-		Wakeup:      uint32(wakeup),
+	}
+	if wakeup == WakeupWatermark {
+		attr.Bits |= unix.PerfBitWatermark
+		attr.Wakeup = uint32(pages * pageSize / 4) // wakeup_watermark, bytes
+	} else {
+		attr.Wakeup = uint32(wakeup) // wakeup_events
 	}
 	fd, err := unix.PerfEventOpen(&attr, -1, cpu, -1, unix.PERF_FLAG_FD_CLOEXEC)
 	if err != nil {

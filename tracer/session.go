@@ -60,7 +60,7 @@ type Spec struct {
 	PerfTables []string // BPF_PERF_OUTPUT tables to read
 	TracePipe  bool     // read bpf_trace_printk output from trace_pipe
 	PerfPages  int      // pages per CPU for each perf ring (power of two); 0: DefaultPerfPages
-	PerfWakeup int      // records per reader wakeup; 0: DefaultPerfWakeup
+	PerfWakeup int      // records per reader wakeup, or WakeupWatermark; 0: DefaultPerfWakeup
 
 	// KernelSource names a kernel headers tree (--kernel-source); empty:
 	// $BCC_KERNEL_SOURCE, then where libbcc looks by itself.

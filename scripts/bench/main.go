@@ -92,8 +92,8 @@ func main() {
 			return []string{"/usr/bin/python3", py, pr, "--printk"}
 		}, "READY", pySum})
 
-	perfRates := []int{20000, 50000, 100000, 200000, 0}
-	debugRates := []int{2000, 10000, 50000}
+	perfRates := []int{20000, 50000, 100000, 200000, 400000, 0}
+	debugRates := []int{2000, 10000, 50000, 100000, 0}
 	var report bytes.Buffer
 	header(&report)
 	if *only == "" || *only == "start" {
@@ -346,8 +346,8 @@ counts and bcc's trace_fields skips). CPU is the consumer's user+system time
 during the load, per event delivered (10 ms ticks: noisy at low counts).
 Ready is process start until the probe is attached (compile included); RSS is
 the consumer's peak resident set. evtrace reads with its defaults (a wakeup
-per 32 records, rings also read every 100 ms) unless the row says otherwise;
-bcc wakes up for every record.
+when a ring is a quarter full, rings also read every 100 ms) unless the row
+says otherwise; bcc wakes up for every record.
 
 | consumer | mode | pages/CPU | rate/s | fired/s | delivered | lost | CPU µs/event | ready s | peak RSS MB |
 |---|---|---|---|---|---|---|---|---|---|
