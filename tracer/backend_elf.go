@@ -31,9 +31,23 @@ func loadELF(object []byte, perfTables []string) (*elfProgram, error) {
 	if err := mod.Load(params); err != nil {
 		// A partial load keeps what it created: free it.
 		mod.Close()
-		return nil, &LoadError{Program: "(ELF object)", Err: errors.New("gobpf/elf could not load it"), Log: strings.TrimSpace(err.Error())}
+		return nil, &LoadError{Program: "(ELF object)", Err: errors.New("gobpf/elf could not load it"), Log: loaderLog(err.Error())}
 	}
 	return &elfProgram{mod: mod, tables: perfTables}, nil
+}
+
+// loaderLog tidies gobpf/elf's error text: it carries its whole 512 KiB
+// verifier log buffer, NUL bytes included. The verifier's conclusion is at
+// the end: keep the first line and the last 40.
+func loaderLog(s string) string {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		s = s[:i]
+	}
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > 41 {
+		lines = append([]string{lines[0], fmt.Sprintf("... (%d lines of the verifier log left out)", len(lines)-41)}, lines[len(lines)-40:]...)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // possibleCPUs is the size a perf map needs: one slot per CPU that may

@@ -162,9 +162,17 @@ func start(args, env []string, readyText string) (*running, error) {
 	}
 	r := &running{cmd: cmd, lines: make(chan string, 64)}
 	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			r.lines <- sc.Text()
+		// Read to the end whatever happens, so that the consumer never
+		// blocks on a full stderr pipe; long lines are cut, not fatal.
+		br := bufio.NewReaderSize(stderr, 64*1024)
+		for {
+			l, err := br.ReadString('\n')
+			if l != "" {
+				r.lines <- strings.TrimRight(l, "\n")
+			}
+			if err != nil {
+				break
+			}
 		}
 		close(r.lines)
 	}()
@@ -175,7 +183,7 @@ func start(args, env []string, readyText string) (*running, error) {
 		case l, ok := <-r.lines:
 			if !ok {
 				cmd.Wait()
-				return nil, fmt.Errorf("consumer exited before ready: %s", errText.String())
+				return nil, fmt.Errorf("consumer exited before ready: %.2000s", errText.String())
 			}
 			errText.WriteString(l + "\n")
 			ready = strings.Contains(l, readyText)
@@ -193,6 +201,8 @@ func start(args, env []string, readyText string) (*running, error) {
 func (r *running) stop() []string {
 	r.cmd.Process.Signal(syscall.SIGINT)
 	var rest []string
+	kill := time.AfterFunc(30*time.Second, func() { r.cmd.Process.Kill() })
+	defer kill.Stop()
 	for l := range r.lines {
 		rest = append(rest, l)
 	}
