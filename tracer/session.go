@@ -384,7 +384,7 @@ func (s *Session) Run(ctx context.Context, h Handler) error {
 		}()
 	}
 	stop := make(chan struct{})
-	lines := make(chan TraceLine, 256)
+	lines := make(chan []TraceLine, 16)
 	if s.pipe != nil {
 		wg.Add(1)
 		go func() {
@@ -419,14 +419,16 @@ loop:
 			}
 			b.release()
 			flush()
-		case l := <-lines:
-			switch {
-			case l.Lost > 0:
-				if h.Lost != nil {
-					h.Lost("trace_pipe", l.Lost)
+		case ls := <-lines:
+			for _, l := range ls {
+				switch {
+				case l.Lost > 0:
+					if h.Lost != nil {
+						h.Lost("trace_pipe", l.Lost)
+					}
+				case h.Trace != nil:
+					h.Trace(l)
 				}
-			case h.Trace != nil:
-				h.Trace(l)
 			}
 			flush()
 		}

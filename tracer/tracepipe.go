@@ -1,7 +1,7 @@
 package tracer
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -113,23 +113,42 @@ func openTracePipe() (*tracePipe, error) {
 	return &tracePipe{f: f}, nil
 }
 
-// run sends parsed lines to out until the pipe is closed or stop is closed.
-// Lines that cannot be parsed are passed on with only Message set, so that
-// nothing the kernel printed is hidden.
-func (p *tracePipe) run(out chan<- TraceLine, stop <-chan struct{}) error {
-	r := bufio.NewReaderSize(p.f, 64*1024)
+// run sends parsed lines to out, a batch per read, until the pipe is
+// closed or stop is closed. It reads again at once: the kernel's trace
+// buffer can be as small as 7 KiB per CPU (buffer_size_kb), a few dozen
+// lines. Lines that cannot be parsed are passed on with only
+// Message set, so that nothing the kernel printed is hidden.
+func (p *tracePipe) run(out chan<- []TraceLine, stop <-chan struct{}) error {
+	buf := make([]byte, 64*1024)
+	var partial []byte // a line cut by the end of a read
 	for {
-		s, err := r.ReadString('\n')
-		if s != "" {
-			l, perr := ParseTraceLine(s)
+		n, err := p.f.Read(buf)
+		data := buf[:n]
+		if len(partial) > 0 {
+			data = append(partial, data...)
+			partial = nil
+		}
+		var batch []TraceLine
+		for len(data) > 0 {
+			i := bytes.IndexByte(data, '\n')
+			if i < 0 {
+				partial = append([]byte(nil), data...)
+				break
+			}
+			line := string(data[:i+1])
+			data = data[i+1:]
+			l, perr := ParseTraceLine(line)
 			switch {
 			case errors.Is(perr, ErrBlankLine):
 				continue
 			case perr != nil:
-				l = TraceLine{Message: strings.TrimRight(s, "\n")}
+				l = TraceLine{Message: strings.TrimRight(line, "\n")}
 			}
+			batch = append(batch, l)
+		}
+		if len(batch) > 0 {
 			select {
-			case out <- l:
+			case out <- batch:
 			case <-stop:
 				return nil
 			}
