@@ -92,7 +92,7 @@ func main() {
 			return []string{"/usr/bin/python3", py, pr, "--printk"}
 		}, "READY", pySum})
 
-	perfRates := []int{20000, 50000, 100000, 200000, 400000, 0}
+	perfRates := []int{20000, 50000, 100000, 200000, 400000, 600000, 800000, 0}
 	debugRates := []int{2000, 10000, 50000, 100000, 0}
 	var report bytes.Buffer
 	header(&report)
