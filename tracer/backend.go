@@ -50,6 +50,14 @@ func (r BackendReport) String() string {
 	return s
 }
 
+// cache is the object cache spec names, or the default one.
+func (spec Spec) cache() Cache {
+	if spec.CacheDir == "" {
+		return Cache{Dir: DefaultCacheDir}
+	}
+	return Cache{Dir: spec.CacheDir}
+}
+
 // elfBuild is what the ELF backend compiles and the key it is cached by.
 type elfBuild struct {
 	tools  clangTools
@@ -140,10 +148,7 @@ func openProgram(spec Spec, headers Headers) (prog program, report BackendReport
 	if backend == "" {
 		backend = BackendAuto
 	}
-	cache := Cache{Dir: spec.CacheDir}
-	if cache.Dir == "" {
-		cache.Dir = DefaultCacheDir
-	}
+	cache := spec.cache()
 	why := "asked for"
 	switch backend {
 	case BackendELF:
@@ -162,11 +167,10 @@ func openProgram(spec Spec, headers Headers) (prog program, report BackendReport
 			why = "auto: not elf: " + firstLine(perr.Error())
 			break
 		}
-		if _, _, gerr := cache.Get(b.inputs.Key()); gerr == nil {
-			prog, report, err := openELF(spec, b, cache)
+		if obj, _, gerr := cache.Get(b.inputs.Key()); gerr == nil {
+			prog, err := loadELF(obj, spec.PerfTables)
 			if err == nil {
-				report.Why = "auto: a cached object"
-				return prog, report, nil, nil
+				return prog, BackendReport{Backend: BackendELF, Why: "auto: a cached object", Cache: "hit", Key: b.inputs.Key()}, nil, nil
 			}
 			why = "auto: the cached object did not load: " + firstLine(err.Error())
 			break
@@ -219,10 +223,7 @@ func Compile(spec Spec) (CompileResult, error) {
 	if err != nil {
 		return CompileResult{}, err
 	}
-	cache := Cache{Dir: spec.CacheDir}
-	if cache.Dir == "" {
-		cache.Dir = DefaultCacheDir
-	}
+	cache := spec.cache()
 	_, status, err := b.object(context.Background(), cache)
 	if err != nil {
 		return CompileResult{}, err
