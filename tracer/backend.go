@@ -70,7 +70,7 @@ type elfBuild struct {
 
 // prepareELF makes the ELF variant of spec's text (EVTRACE_ELF, and the
 // tracepoint argument structs that bcc would have generated) and its key.
-func prepareELF(spec Spec, headers Headers) (*elfBuild, error) {
+func prepareELF(spec Spec, headers Headers, rel string) (*elfBuild, error) {
 	if !spec.Dialect {
 		return nil, fmt.Errorf("%s is written for bcc only; the ELF backend needs a probe in evtrace's dialect (probes/README.md)", spec.Name)
 	}
@@ -81,10 +81,6 @@ func prepareELF(spec Spec, headers Headers) (*elfBuild, error) {
 		return nil, err
 	}
 	tools, err := findClang()
-	if err != nil {
-		return nil, err
-	}
-	rel, err := KernelRelease()
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +139,7 @@ func (b *elfBuild) object(ctx context.Context, cache Cache) (obj []byte, status 
 // otherwise it compiles with bcc as always, and returns fill, which
 // compiles the object into the cache for the next run (Open runs it in the
 // background once the probes are attached).
-func openProgram(spec Spec, headers Headers) (prog program, report BackendReport, fill func(context.Context) error, err error) {
+func openProgram(spec Spec, headers Headers, rel string) (prog program, report BackendReport, fill func(context.Context) error, err error) {
 	backend := spec.Backend
 	if backend == "" {
 		backend = BackendAuto
@@ -152,7 +148,7 @@ func openProgram(spec Spec, headers Headers) (prog program, report BackendReport
 	why := "asked for"
 	switch backend {
 	case BackendELF:
-		b, err := prepareELF(spec, headers)
+		b, err := prepareELF(spec, headers, rel)
 		if err != nil {
 			return nil, report, nil, fmt.Errorf("--backend elf: %w", err)
 		}
@@ -162,7 +158,7 @@ func openProgram(spec Spec, headers Headers) (prog program, report BackendReport
 		}
 		return prog, report, nil, nil
 	case BackendAuto:
-		b, perr := prepareELF(spec, headers)
+		b, perr := prepareELF(spec, headers, rel)
 		if perr != nil {
 			why = "auto: not elf: " + firstLine(perr.Error())
 			break
@@ -219,7 +215,7 @@ func Compile(spec Spec) (CompileResult, error) {
 	if err != nil {
 		return CompileResult{}, err
 	}
-	b, err := prepareELF(spec, headers)
+	b, err := prepareELF(spec, headers, rel)
 	if err != nil {
 		return CompileResult{}, err
 	}

@@ -165,7 +165,7 @@ func Open(spec Spec) (*Session, error) {
 		}
 	}
 	var fill func(context.Context) error
-	if s.prog, s.backend, fill, err = openProgram(spec, headers); err != nil {
+	if s.prog, s.backend, fill, err = openProgram(spec, headers, rel); err != nil {
 		s.Close()
 		return nil, err
 	}

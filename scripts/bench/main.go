@@ -390,10 +390,7 @@ func row(c consumer, rate int, ss []sample) (string, median) {
 	if rate > 0 {
 		r = strconv.Itoa(rate)
 	}
-	pages := "-"
-	if c.pages > 0 {
-		pages = strconv.Itoa(c.pages)
-	}
+	pages := pagesLabel(c.pages)
 	fm, _, _ := med(func(s sample) float64 { return s.firedRate })
 	dm, dl, dh := med(func(s sample) float64 { return 100 * float64(s.delivered) / float64(max(s.fired, 1)) })
 	lm, ll, lh := med(func(s sample) float64 { return float64(s.lost) })
@@ -459,11 +456,7 @@ func footer(b *bytes.Buffer, medians map[pointKey][]median, perfRates, debugRate
 		if v[1] > 0 {
 			lossy = fmt.Sprintf("%.0f", v[1])
 		}
-		pages := "-"
-		if sr.pages > 0 {
-			pages = strconv.Itoa(sr.pages)
-		}
-		fmt.Fprintf(b, "| %s | %s | %s | %.0f | %s |\n", sr.name, sr.mode, pages, v[0], lossy)
+		fmt.Fprintf(b, "| %s | %s | %s | %.0f | %s |\n", sr.name, sr.mode, pagesLabel(sr.pages), v[0], lossy)
 	}
 
 	b.WriteString("\n## Ratios, evtrace / bcc Python (medians)\n\n")
@@ -507,11 +500,15 @@ func footer(b *bytes.Buffer, medians map[pointKey][]median, perfRates, debugRate
 		if k.rate > 0 {
 			r = strconv.Itoa(k.rate)
 		}
-		pages := "-"
-		if k.pages > 0 {
-			pages = strconv.Itoa(k.pages)
-		}
-		fmt.Fprintf(b, "| %s | %s | %s | %.2f | %+.1f | %.2f | %.2f |\n", k.mode, pages, r,
+		fmt.Fprintf(b, "| %s | %s | %s | %.2f | %+.1f | %.2f | %.2f |\n", k.mode, pagesLabel(k.pages), r,
 			ev.cpu/py.cpu, ev.delivered-py.delivered, ev.ready/py.ready, ev.rssMB/py.rssMB)
 	}
+}
+
+// pagesLabel is a perf ring size for the tables ("-" for debug mode).
+func pagesLabel(pages int) string {
+	if pages == 0 {
+		return "-"
+	}
+	return strconv.Itoa(pages)
 }
