@@ -1,9 +1,53 @@
 package tracer
 
+/*
+#include <stdlib.h>
+#include <unistd.h>
+
+// While standard error is captured: the memory file that receives it and
+// the real standard error. Process-wide, like descriptor 2 itself.
+static int evtrace_capture_fd = -1;
+static int evtrace_saved_fd = -1;
+
+static void evtrace_capture_atexit(void)
+{
+	static const char head[] = "evtrace: libbcc ended the process while compiling or loading the program; what it printed:\n";
+	char buf[4096];
+	ssize_t n;
+	off_t off = 0;
+
+	if (evtrace_capture_fd < 0 || evtrace_saved_fd < 0)
+		return;
+	dup2(evtrace_saved_fd, 2);
+	if (write(2, head, sizeof(head) - 1) < 0)
+		return;
+	while ((n = pread(evtrace_capture_fd, buf, sizeof(buf), off)) > 0) {
+		if (write(2, buf, n) < 0)
+			return;
+		off += n;
+	}
+}
+
+static void evtrace_capture_begin(int capture_fd, int saved_fd)
+{
+	static int registered;
+
+	if (!registered)
+		registered = atexit(evtrace_capture_atexit) == 0;
+	evtrace_capture_fd = capture_fd;
+	evtrace_saved_fd = saved_fd;
+}
+
+static void evtrace_capture_end(void)
+{
+	evtrace_capture_fd = -1;
+	evtrace_saved_fd = -1;
+}
+*/
+import "C"
+
 import (
 	"fmt"
-	"io"
-	"os"
 	"strings"
 
 	"github.com/iovisor/gobpf/bcc"
@@ -26,41 +70,43 @@ func compile(name, source string, cflags []string) (*bcc.Module, error) {
 	return mod, nil
 }
 
-// captureStderr runs fn with file descriptor 2 pointing into a pipe and
-// returns what was written there. Not for concurrent use: descriptor 2 is
-// the process's.
+// captureStderr runs fn with file descriptor 2 pointing into a memory
+// file and returns what was written there. Not for concurrent use:
+// descriptor 2 is the process's.
+//
+// libbcc's LLVM ends the process with exit(1) on some errors instead of
+// returning one (a BPF call with more than five arguments, e.g.
+// bpf_trace_printk with four values). An exit handler, armed while fn
+// runs, then restores the real standard error and copies what the compiler
+// said to it, so that the user sees the message and not a silent exit.
 func captureStderr(fn func()) (string, error) {
-	r, w, err := os.Pipe()
+	mfd, err := unix.MemfdCreate("evtrace-stderr", unix.MFD_CLOEXEC)
 	if err != nil {
 		return "", fmt.Errorf("capture stderr: %w", err)
 	}
-	saved, err := unix.Dup(2)
+	defer unix.Close(mfd)
+	saved, err := unix.FcntlInt(2, unix.F_DUPFD_CLOEXEC, 3)
 	if err != nil {
-		r.Close()
-		w.Close()
 		return "", fmt.Errorf("capture stderr: %w", err)
 	}
-	if err := unix.Dup3(int(w.Fd()), 2, 0); err != nil {
-		unix.Close(saved)
-		r.Close()
-		w.Close()
+	defer unix.Close(saved)
+	if err := unix.Dup3(mfd, 2, 0); err != nil {
 		return "", fmt.Errorf("capture stderr: %w", err)
 	}
-	collected := make(chan string, 1)
-	go func() {
-		b, _ := io.ReadAll(r)
-		collected <- string(b)
-	}()
-
+	C.evtrace_capture_begin(C.int(mfd), C.int(saved))
 	fn()
-
-	restoreErr := unix.Dup3(saved, 2, 0)
-	unix.Close(saved)
-	w.Close() // with descriptor 2 restored, this was the last writer
-	out := <-collected
-	r.Close()
-	if restoreErr != nil {
-		return out, fmt.Errorf("restore stderr: %w", restoreErr)
+	C.evtrace_capture_end()
+	if err := unix.Dup3(saved, 2, 0); err != nil {
+		return "", fmt.Errorf("restore stderr: %w", err)
 	}
-	return out, nil
+	var st unix.Stat_t
+	if err := unix.Fstat(mfd, &st); err != nil {
+		return "", fmt.Errorf("capture stderr: %w", err)
+	}
+	out := make([]byte, st.Size)
+	n, err := unix.Pread(mfd, out, 0)
+	if err != nil {
+		return "", fmt.Errorf("capture stderr: %w", err)
+	}
+	return string(out[:n]), nil
 }
