@@ -132,19 +132,22 @@ func appendValue(b []byte, v any) []byte {
 	return fmt.Append(b, v)
 }
 
-// columnWidth is a column's width before the header is considered.
+// columnWidth is a column's width before the header is considered: the
+// widest value of an integer type, so that columns stay aligned.
 func columnWidth(f tracer.Field) int {
 	switch {
 	case f.Kind == tracer.FieldString:
 		return min(f.Dims[0], 16)
 	case f.Kind == tracer.FieldPointer:
 		return 18
-	case len(f.Dims) > 0:
+	case f.Kind == tracer.FieldBytes || len(f.Dims) > 0:
 		return 12
-	case f.Size == 8:
-		return 10
 	}
-	return 6
+	digits := map[int]int{1: 3, 2: 5, 4: 10, 8: 20}[f.Size]
+	if f.Kind == tracer.FieldInt && f.Size < 8 {
+		digits++ // the minus sign; an s64 is no wider than a u64
+	}
+	return digits
 }
 
 // TraceHeader prints the header of trace_pipe text output (none with a

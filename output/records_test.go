@@ -23,9 +23,13 @@ func TestRecordColumns(t *testing.T) {
 	p := NewRecordPrinter(&b, Text, []string{"events"}, "")
 	p.Record("events", d.Fields, []any{uint64(4242), int64(-3), "nc", []any{uint64(1), uint64(2)}, "0xffff8880deadbeef"})
 	p.Record("events", d.Fields, []any{uint64(7), int64(1234567), "a-very-long-task", []any{uint64(30), uint64(40)}, "0x0"})
-	want := "PID    DELTA  COMM             PAIR         PTR\n" +
-		"4242   -3     nc               [1 2]        0xffff8880deadbeef\n" +
-		"7      1234567 a-very-long-task [30 40]      0x0\n"
+	p.Record("events", d.Fields, []any{uint64(4294967295), int64(-2147483648), "x", []any{uint64(0), uint64(0)}, "0x0"})
+	// Integer columns are as wide as their type's widest value (u32: 10,
+	// s32: 11), so every line stays aligned.
+	want := "PID        DELTA       COMM             PAIR         PTR\n" +
+		"4242       -3          nc               [1 2]        0xffff8880deadbeef\n" +
+		"7          1234567     a-very-long-task [30 40]      0x0\n" +
+		"4294967295 -2147483648 x                [0 0]        0x0\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}

@@ -43,11 +43,18 @@ func (b *bccProgram) mapFD(name string) (int, error) {
 	return fd, nil
 }
 
+// perfTables names the BPF_PERF_OUTPUT tables: every map of that type,
+// whether or not libbcc recorded the struct submitted to it.
 func (b *bccProgram) perfTables() []string {
 	var names []string
 	for id := uint64(0); id < b.mod.TableSize(); id++ {
-		name := b.mod.TableDesc(id)["name"].(string)
-		if len(b.mod.PerfEventFields(name)) > 0 {
+		desc := b.mod.TableDesc(id)
+		name, _ := desc["name"].(string)
+		fd, _ := desc["fd"].(int)
+		if fd < 0 {
+			continue
+		}
+		if typ, err := mapType(fd); err == nil && typ == bpfMapTypePerfEventArray {
 			names = append(names, name)
 		}
 	}

@@ -2,6 +2,7 @@ package tracer
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -16,6 +17,7 @@ const (
 	FieldUint                     // unsigned integer
 	FieldString                   // char[N], up to its first NUL
 	FieldPointer                  // printed as hex
+	FieldBytes                    // the whole record, as hex (RawDecoder)
 )
 
 // Field is one member of a struct submitted to a perf table, laid out with
@@ -25,6 +27,7 @@ type Field struct {
 	Type   string // as libbcc recorded it, e.g. "u32", "char [16]"
 	Kind   FieldKind
 	Size   int   // of one element
+	Align  int   // alignment in the struct (Size, but 16 for __int128)
 	Dims   []int // array dimensions, outermost first; none for a scalar
 	Offset int   // from the start of the struct
 }
@@ -69,6 +72,20 @@ func init() {
 		"u64", "__u64", "uint64_t", "size_t", "__be64", "__le64", "uintptr_t")
 }
 
+// RawDecoder decodes records of a perf table whose struct libbcc did not
+// record (perf_submit of something that is not a struct): one field,
+// "data", the record's bytes in hex, as the kernel delivered them (with up
+// to 7 bytes of padding at the end).
+func RawDecoder() *Decoder {
+	return &Decoder{Fields: []Field{{Name: "data", Type: "bytes", Kind: FieldBytes}}}
+}
+
+// int128Types are the 128-bit integer spellings, by signedness.
+var int128Types = map[string]FieldKind{
+	"__int128": FieldInt, "signed __int128": FieldInt, "__int128_t": FieldInt,
+	"unsigned __int128": FieldUint, "__uint128_t": FieldUint, "__int128 unsigned": FieldUint,
+}
+
 // NewDecoder builds a decoder from libbcc's field descriptions of a struct
 // ("name#type", in declaration order). A type it cannot decode is an error
 // naming the field.
@@ -87,11 +104,10 @@ func NewDecoder(descs []string) (*Decoder, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Natural alignment: an element's size, for the types above.
-		d.Size = alignUp(d.Size, f.Size)
+		d.Size = alignUp(d.Size, f.Align)
 		f.Offset = d.Size
 		d.Size += f.Size * f.count()
-		align = max(align, f.Size)
+		align = max(align, f.Align)
 		d.Fields = append(d.Fields, f)
 	}
 	d.Size = alignUp(d.Size, align)
@@ -117,17 +133,24 @@ func parseFieldType(name, typ string) (Field, error) {
 	}
 	switch {
 	case strings.HasSuffix(base, "*"):
-		f.Kind, f.Size = FieldPointer, 8
+		f.Kind, f.Size, f.Align = FieldPointer, 8, 8
 		return f, nil
 	case strings.HasPrefix(base, "enum "):
-		f.Kind, f.Size = FieldInt, 4 // what the compiler makes of a plain enum
+		f.Kind, f.Size, f.Align = FieldInt, 4, 4 // what the compiler makes of a plain enum
+		return f, nil
+	}
+	if kind, ok := int128Types[base]; ok {
+		// As bcc's Python does: two 64-bit halves, in memory order
+		// (low half first on little-endian machines), 16-byte aligned.
+		f.Kind, f.Size, f.Align = kind, 8, 16
+		f.Dims = append(f.Dims, 2)
 		return f, nil
 	}
 	st, ok := scalarTypes[base]
 	if !ok {
 		return f, fmt.Errorf("field %s: type %q is not supported (integers of every width, enums, pointers, char arrays and arrays of these are)", name, typ)
 	}
-	f.Size = st.size
+	f.Size, f.Align = st.size, st.size
 	f.Kind = FieldUint
 	if st.signed {
 		f.Kind = FieldInt
@@ -163,6 +186,9 @@ func (d *Decoder) Decode(b []byte) ([]any, error) {
 }
 
 func (f Field) decode(b []byte) any {
+	if f.Kind == FieldBytes {
+		return hex.EncodeToString(b)
+	}
 	if f.Kind == FieldString {
 		s := b[:f.Dims[0]]
 		for i, c := range s {

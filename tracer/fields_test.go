@@ -19,6 +19,8 @@ func TestDecoderLayout(t *testing.T) {
 		{"char array spellings", []string{"a#char [16]", "b#char[3]", "c#int"}, []int{0, 16, 20}, 24},
 		{"nested arrays", []string{"m#u16 [2][3]", "n#u8"}, []int{0, 12}, 14},
 		{"enum and pointer", []string{"e#enum state", "p#struct sock *", "q#const char *"}, []int{0, 8, 16}, 24},
+		{"__int128 aligned to 16", []string{"a#u8", "b#unsigned __int128", "c#u32"}, []int{0, 16, 32}, 48},
+		{"__int128 arrays", []string{"a#u32", "addrs#__int128 [2]"}, []int{0, 16}, 48},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,5 +88,33 @@ func TestDecode(t *testing.T) {
 	}
 	if _, err := d.Decode(b[:d.Size-1]); err == nil {
 		t.Error("short record decoded")
+	}
+}
+
+func TestDecodeInt128AndRaw(t *testing.T) {
+	d, err := NewDecoder([]string{"x#u32", "addr#unsigned __int128", "s#__int128"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, d.Size)
+	ne := binary.NativeEndian
+	ne.PutUint32(b, 9)
+	ne.PutUint64(b[16:], 0x0000000000000001) // ::1 as two halves, low first
+	ne.PutUint64(b[24:], 0x1)
+	ne.PutUint64(b[32:], ^uint64(0)) // -1
+	ne.PutUint64(b[40:], ^uint64(0))
+	got, err := d.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []any{uint64(9), []any{uint64(1), uint64(1)}, []any{int64(-1), int64(-1)}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %#v\nwant %#v", got, want)
+	}
+
+	raw := RawDecoder()
+	got, err = raw.Decode([]byte{0x2a, 0, 0, 0, 0xff})
+	if err != nil || !reflect.DeepEqual(got, []any{"2a000000ff"}) {
+		t.Errorf("raw: %#v, %v", got, err)
 	}
 }

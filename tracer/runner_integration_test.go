@@ -64,8 +64,11 @@ func TestRunnerDecodesUserStruct(t *testing.T) {
 	if !reflect.DeepEqual(s.Probes(), want) {
 		t.Errorf("probes %+v, want %+v", s.Probes(), want)
 	}
-	if got := s.PerfTables(); !reflect.DeepEqual(got, []string{"events"}) {
-		t.Errorf("perf tables %v, want [events] (unused is never submitted to)", got)
+	if got := s.PerfTables(); !reflect.DeepEqual(got, []string{"events", "unused"}) {
+		t.Errorf("perf tables %v, want [events unused]", got)
+	}
+	if f := s.PerfFields("unused"); len(f) != 0 {
+		t.Errorf("fields of a table never submitted to: %q", f)
 	}
 	fields := s.PerfFields("events")
 	t.Logf("libbcc's fields: %q", fields)
