@@ -118,7 +118,10 @@ Examples:
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
-		OnUsageError:    onUsageError,
+		// -D 'MAX(a,b)=...' is one define: no splitting of repeatable
+		// flags at commas.
+		DisableSliceFlagSeparator: true,
+		OnUsageError:              onUsageError,
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("unknown command %q (see evtrace --help)", c.Args().First())
@@ -257,7 +260,7 @@ func listenAction(c *cli.Context) error {
 	}
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
 	if o.ebpf {
-		plan, err := tracer.PlanListen(o.cfg)
+		plan, err := tracer.PlanListenSource(o.cfg)
 		if err != nil {
 			return err
 		}
@@ -269,6 +272,10 @@ func listenAction(c *cli.Context) error {
 		return err
 	}
 
+	// Signals are caught from here on: one that arrives while the probe
+	// compiles and attaches ends the run cleanly once that is done.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	t, err := tracer.OpenListen(o.cfg)
 	if err != nil {
 		return err
@@ -280,16 +287,7 @@ func listenAction(c *cli.Context) error {
 	if o.verbose {
 		fmt.Fprintf(stderr, "evtrace: compiled against kernel headers %s\n", t.Headers().Desc)
 	}
-	stale, err := t.StaleKprobesRemoved()
-	for _, name := range stale {
-		fmt.Fprintf(stderr, "evtrace: removed stale kprobe %s (its process is gone)\n", name)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "evtrace: warning: %v\n", err)
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	reportStale(stderr, t)
 
 	out := newSink(stdout, stop)
 	p := output.NewListenPrinter(out.w, o.format, o.showNetNS, plan.Attach.ReportsReturn())
@@ -315,6 +313,20 @@ func listenAction(c *cli.Context) error {
 	st := t.Stats()
 	fmt.Fprintf(stderr, "evtrace: %d events, %d lost\n", st.Events, st.Lost)
 	return errors.Join(runErr, closeErr, out.err)
+}
+
+// reportStale says which kprobes of dead evtrace (or bcc) processes the
+// start removed.
+func reportStale(stderr io.Writer, s interface {
+	StaleKprobesRemoved() ([]string, error)
+}) {
+	stale, err := s.StaleKprobesRemoved()
+	for _, name := range stale {
+		fmt.Fprintf(stderr, "evtrace: removed stale kprobe %s (its process is gone)\n", name)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "evtrace: warning: %v\n", err)
+	}
 }
 
 // perfFlags tune the perf rings, for the commands that read them.

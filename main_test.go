@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -66,7 +69,7 @@ func TestEBPFPrintsFinalText(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"#define EVTRACE_MODE_DEBUG 1", "#define FILTER_PID 1234", "#define FILTER_NETNS 4026531840", "EVTRACE_KPROBE(inet_listen)"} {
+	for _, want := range []string{"#define EVTRACE_MODE_DEBUG 1\n", "#define FILTER_PID 1234\n", "#define FILTER_NETNS 4026531840\n", "#define EVTRACE_ATTACH_"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("--ebpf output lacks %q", want)
 		}
@@ -89,9 +92,7 @@ func TestHelpShowsExamples(t *testing.T) {
 // TestNoKprobes runs on kernels without kprobes (such as our CI host): asked
 // for a kprobe, the error says so plainly, in one line.
 func TestNoKprobes(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (the root check comes first)")
-	}
+	requireBPF(t)
 	if tracer.KprobesSupported() {
 		t.Skip("this kernel has kprobes")
 	}
@@ -100,6 +101,69 @@ func TestNoKprobes(t *testing.T) {
 		!strings.Contains(stderr, "evtrace: --attach kprobe: this kernel has no kprobe support") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
+}
+
+// evtraceBinary builds the real binary once per test run, into a directory
+// that user nobody can enter; TestMain removes it.
+func evtraceBinary(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "evtrace-cli")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.dir = dir
+		if err := os.Chmod(dir, 0o755); err != nil {
+			built.err = err
+			return
+		}
+		path := filepath.Join(dir, "evtrace")
+		if out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		built.path = path
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.path
+}
+
+var built struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// runAs runs the real binary with args, as user nobody if asked.
+func runAs(t *testing.T, nobody bool, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(evtraceBinary(t), args...)
+	if nobody {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatalf("run %v: %v", args, err)
+	}
+	return code, o.String(), e.String()
 }
 
 // TestNotRoot runs the real binary as user nobody.
@@ -111,29 +175,46 @@ func TestNotRoot(t *testing.T) {
 		}
 		return
 	}
-	dir, err := os.MkdirTemp("", "evtrace-cli")
-	if err != nil {
-		t.Fatal(err)
+	code, _, stderr := runAs(t, true, "listen")
+	if got := strings.TrimSpace(stderr); code != 1 || !strings.HasPrefix(got, "evtrace: must be run as root") || strings.Contains(got, "\n") {
+		t.Errorf("exit %d, stderr %q", code, got)
 	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
+}
+
+// TestEBPFWithoutRoot: --ebpf prints the program of a strategy asked for
+// without root, whatever the kernel supports; auto needs to look at the
+// kernel, and says so in one line when it cannot.
+func TestEBPFWithoutRoot(t *testing.T) {
+	nobody := os.Geteuid() == 0
+	for _, attach := range []string{"kprobe", "kretprobe", "tracepoint"} {
+		code, stdout, stderr := runAs(t, nobody, "listen", "--ebpf", "--attach", attach)
+		if want := "#define EVTRACE_ATTACH_" + strings.ToUpper(attach) + " 1\n"; code != 0 || !strings.Contains(stdout, want) {
+			t.Errorf("--attach %s: exit %d, stderr %q; output has %q: %v", attach, code, stderr, want, strings.Contains(stdout, want))
+		}
 	}
-	bin := filepath.Join(dir, "evtrace")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	code, stdout, stderr := runAs(t, nobody, "listen", "--ebpf")
+	switch {
+	case code == 0 && strings.Contains(stdout, "#define EVTRACE_ATTACH_"):
+	case code == 1 && strings.Count(stderr, "\n") == 1 && strings.Contains(stderr, "choose with --attach"):
+	default:
+		t.Errorf("auto: exit %d, stderr %q", code, stderr)
 	}
-	cmd := exec.Command(bin, "listen")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err = cmd.Run()
-	ee, ok := err.(*exec.ExitError)
-	if !ok || ee.ExitCode() != 1 {
-		t.Fatalf("run as nobody: %v, stderr %q", err, stderr.String())
-	}
-	if got := strings.TrimSpace(stderr.String()); !strings.HasPrefix(got, "evtrace: must be run as root") || strings.Contains(got, "\n") {
-		t.Errorf("stderr %q", got)
+}
+
+// TestCompilerEndsProcess: libbcc's LLVM calls exit(1) on a BPF call with
+// more than five arguments (bpf_trace_printk with four values, the
+// tutorial's step 4); the user still sees why.
+func TestCompilerEndsProcess(t *testing.T) {
+	requireBPF(t)
+	probe := writeProbe(t, `
+TRACEPOINT_PROBE(syscalls, sys_enter_listen)
+{
+	bpf_trace_printk("fd %d backlog %d %d %d\n", args->fd, args->backlog, 3, 4);
+	return 0;
+}`)
+	code, _, stderr := runAs(t, false, "run", probe)
+	if code != 1 || !strings.HasPrefix(stderr, "evtrace: libbcc ended the process while compiling") || !strings.Contains(stderr, "too many args") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
 	}
 }
 

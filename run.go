@@ -138,9 +138,10 @@ func runProgram(c *cli.Context, name, source string) error {
 	}
 	var cflags []string
 	for _, d := range c.StringSlice("define") {
-		nameOnly, _, _ := strings.Cut(d, "=")
-		if nameOnly == "" || strings.ContainsAny(nameOnly, " \t") {
-			return usagef("-D %q: want NAME or NAME=VALUE", d)
+		name, _, _ := strings.Cut(d, "=")
+		name, _, _ = strings.Cut(name, "(") // a function-like macro: NAME(a,b)=...
+		if !probes.IsIdent(name) {
+			return usagef("-D %q: want NAME or NAME=VALUE, NAME a C identifier", d)
 		}
 		cflags = append(cflags, "-D"+d)
 	}
@@ -162,6 +163,10 @@ func runProgram(c *cli.Context, name, source string) error {
 		return err
 	}
 
+	// Signals are caught from here on: one that arrives while the program
+	// compiles and attaches ends the run cleanly once that is done.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	s, err := tracer.Open(tracer.Spec{
 		Name:         name,
 		Source:       source,
@@ -169,7 +174,7 @@ func runProgram(c *cli.Context, name, source string) error {
 		Probes:       explicit,
 		AutoAttach:   true,
 		AutoPerf:     true,
-		TracePipe:    strings.Contains(source, "bpf_trace_printk"),
+		TracePipe:    tracer.CallsTracePrintk(source),
 		PerfPages:    pages,
 		PerfWakeup:   wakeup,
 		KernelSource: c.String("kernel-source"),
@@ -184,7 +189,14 @@ func runProgram(c *cli.Context, name, source string) error {
 	}
 	decoders := map[string]*tracer.Decoder{}
 	for _, table := range s.PerfTables() {
-		d, err := tracer.NewDecoder(s.PerfFields(table))
+		fields := s.PerfFields(table)
+		if len(fields) == 0 {
+			// libbcc records only structs passed to perf_submit.
+			fmt.Fprintf(c.App.ErrWriter, "evtrace: perf table %s: no struct recorded for it (perf_submit of a non-struct, or never submitted to): printing its records as hex bytes\n", table)
+			decoders[table] = tracer.RawDecoder()
+			continue
+		}
+		d, err := tracer.NewDecoder(fields)
 		if err != nil {
 			return fmt.Errorf("perf table %s: %w", table, err)
 		}
@@ -196,8 +208,7 @@ func runProgram(c *cli.Context, name, source string) error {
 	}
 
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	reportStale(stderr, s)
 	if d := c.Duration("duration"); d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)

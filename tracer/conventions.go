@@ -86,3 +86,45 @@ func ParseAttachSpec(s, syscallPrefix string) (Probe, error) {
 	}
 	return Probe{}, fmt.Errorf("--attach %q: unknown kind %q (want kprobe, kretprobe, tracepoint, raw_tracepoint, fentry or fexit)", s, kind)
 }
+
+// CallsTracePrintk says whether C source calls bpf_trace_printk outside
+// comments and string literals: then its output is on the trace pipe, which
+// is one reader for the whole machine, so it is only opened when needed.
+func CallsTracePrintk(source string) bool {
+	return strings.Contains(stripComments(source), "bpf_trace_printk")
+}
+
+// stripComments returns C source without its comments and the contents
+// of its string and character literals.
+func stripComments(src string) string {
+	var b strings.Builder
+	for i := 0; i < len(src); i++ {
+		switch {
+		case strings.HasPrefix(src[i:], "//"):
+			end := strings.IndexByte(src[i:], '\n')
+			if end < 0 {
+				return b.String()
+			}
+			i += end - 1
+		case strings.HasPrefix(src[i:], "/*"):
+			end := strings.Index(src[i+2:], "*/")
+			if end < 0 {
+				return b.String()
+			}
+			b.WriteByte(' ')
+			i += 2 + end + 1
+		case src[i] == '"' || src[i] == '\'':
+			quote := src[i]
+			b.WriteByte(quote)
+			for i++; i < len(src) && src[i] != quote && src[i] != '\n'; i++ {
+				if src[i] == '\\' {
+					i++
+				}
+			}
+			b.WriteByte(quote)
+		default:
+			b.WriteByte(src[i])
+		}
+	}
+	return b.String()
+}

@@ -65,3 +65,22 @@ func TestParseAttachSpec(t *testing.T) {
 		}
 	}
 }
+
+func TestCallsTracePrintk(t *testing.T) {
+	for src, want := range map[string]bool{
+		`int f(void *ctx) { bpf_trace_printk("hi\n"); return 0; }`:                     true,
+		"int f(void *ctx) {\n\tbpf_trace_printk(\"a\"); // done\n}":                    true,
+		"// bpf_trace_printk(\"old way\");\nint f(void *ctx) { return 0; }":            false,
+		"/* we used to call\n bpf_trace_printk here */ int f(void *ctx) { return 0; }": false,
+		`int f(void *ctx) { char s[] = "bpf_trace_printk"; return 0; }`:                false,
+		`int f(void *ctx) { char c = '"'; bpf_trace_printk("x"); return 0; }`:          true,
+		`int f(void *ctx) { char s[] = "say \"bpf_trace_printk\" /*"; return s[0]; }`:  false,
+		"int f(void *ctx) { /* unterminated":                                           false,
+		`int f(void *ctx) { events.perf_submit(ctx, &e, sizeof(e)); return 0; }`:       false,
+		"int f(void *ctx) { return 0; } // bpf_trace_printk at the end, no newline":    false,
+	} {
+		if got := CallsTracePrintk(src); got != want {
+			t.Errorf("CallsTracePrintk(%q) = %v, want %v", src, got, want)
+		}
+	}
+}

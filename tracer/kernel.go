@@ -42,6 +42,11 @@ func TraceFS() (string, error) {
 	if dir, ok := findTraceFS(); ok {
 		return dir, nil
 	}
+	for _, dir := range []string{tracefsDir, debugTracing} {
+		if _, err := os.Stat(filepath.Join(dir, "trace_pipe")); errors.Is(err, os.ErrPermission) {
+			return "", fmt.Errorf("the tracing file system %s is readable by root only", dir)
+		}
+	}
 	// Mount what is missing, then look again.
 	mountErr := unix.Mount("nodev", tracefsDir, "tracefs", 0, "")
 	if mountErr != nil {

@@ -68,6 +68,17 @@ func PlanListen(cfg ListenConfig) (ListenPlan, error) {
 	return planListen(cfg, DetectFeatures(), KernelListenOffsets)
 }
 
+// PlanListenSource plans for printing the program (--ebpf), which needs
+// neither root nor a kernel that can run it: a strategy asked for is taken
+// as asked; auto is resolved against the running kernel as PlanListen does.
+func PlanListenSource(cfg ListenConfig) (ListenPlan, error) {
+	f := DetectFeatures()
+	if cfg.Attach != AttachAuto && cfg.Attach != "" {
+		f.Kprobes, f.ListenTracepoints, f.TracepointsErr = true, true, nil
+	}
+	return planListen(cfg, f, KernelListenOffsets)
+}
+
 func planListen(cfg ListenConfig, f Features, btfOffsets func() (Offsets, error)) (ListenPlan, error) {
 	var p ListenPlan
 	var err error

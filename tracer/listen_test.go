@@ -160,6 +160,8 @@ func TestChooseAttach(t *testing.T) {
 	all := Features{Kprobes: true, ListenTracepoints: true, BTF: true}
 	noKprobes := Features{ListenTracepoints: true, BTF: true} // this CI host
 	nothing := Features{}
+	errTracefs := errors.New("the tracing file system /sys/kernel/tracing is readable by root only")
+	unreadable := Features{BTF: true, TracepointsErr: errTracefs} // this host, not root
 	tests := []struct {
 		req     Attach
 		f       Features
@@ -178,16 +180,25 @@ func TestChooseAttach(t *testing.T) {
 		{AttachTracepoint, Features{Kprobes: true}, "", ErrNoTracepoint},
 		{AttachFentry, all, AttachFentry, nil},
 		{AttachFentry, noKprobes, AttachFentry, nil},
+		{AttachFentry, Features{Kprobes: true, ListenTracepoints: true}, "", nil}, // no BTF: an error of its own
+		{AttachAuto, unreadable, "", ErrNoKprobes},
+		{AttachTracepoint, unreadable, "", errTracefs},
+		{AttachAuto, Features{Kprobes: true, TracepointsErr: errTracefs}, AttachKretprobe, nil},
 	}
 	for _, tt := range tests {
 		got, why, err := ChooseAttach(tt.req, tt.f)
-		if got != tt.want || !errors.Is(err, tt.wantErr) || (err == nil && why == "") {
+		wantFail := tt.wantErr != nil || tt.want == ""
+		if got != tt.want || (err != nil) != wantFail || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) || (err == nil && why == "") {
 			t.Errorf("ChooseAttach(%q, %+v) = %q, %q, %v; want %q, %v", tt.req, tt.f, got, why, err, tt.want, tt.wantErr)
 		}
 	}
 	_, _, err := ChooseAttach(AttachKprobe, noKprobes)
 	if !strings.Contains(err.Error(), "--attach tracepoint") {
 		t.Errorf("no hint towards tracepoints: %v", err)
+	}
+	_, _, err = ChooseAttach(AttachAuto, unreadable)
+	if !strings.Contains(err.Error(), "readable by root only") || !strings.Contains(err.Error(), "run as root, or choose with --attach") {
+		t.Errorf("auto without tracefs access: %v", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"errors"
 	"fmt"
 	"os"
 )
@@ -35,7 +36,11 @@ func (a Attach) ReportsReturn() bool {
 type Features struct {
 	Kprobes           bool // kprobes can be created
 	ListenTracepoints bool // syscalls:sys_{enter,exit}_listen and sock:inet_sock_set_state exist
-	BTF               bool // /sys/kernel/btf/vmlinux exists
+	// TracepointsErr says why the tracepoints could not be looked for
+	// (tracefs not readable without root, not mountable); then
+	// ListenTracepoints is false but unknown.
+	TracepointsErr error
+	BTF            bool // /sys/kernel/btf/vmlinux exists
 }
 
 var listenTracepoints = []string{"syscalls:sys_enter_listen", "syscalls:sys_exit_listen", "sock:inet_sock_set_state"}
@@ -44,8 +49,12 @@ var listenTracepoints = []string{"syscalls:sys_enter_listen", "syscalls:sys_exit
 func DetectFeatures() Features {
 	f := Features{Kprobes: KprobesSupported(), ListenTracepoints: true}
 	for _, tp := range listenTracepoints {
-		if checkTracepoint(tp) != nil {
+		if err := checkTracepoint(tp); err != nil {
 			f.ListenTracepoints = false
+			if !errors.Is(err, ErrNoTracepoint) {
+				f.TracepointsErr = err
+				break
+			}
 		}
 	}
 	if _, err := os.Stat(KernelBTF); err == nil {
@@ -64,6 +73,8 @@ func ChooseAttach(req Attach, f Features) (Attach, string, error) {
 			return AttachKretprobe, "kprobes available: kretprobe reports the port bound and the result", nil
 		case f.ListenTracepoints:
 			return AttachTracepoint, "no kprobes in this kernel: using tracepoints syscalls:sys_{enter,exit}_listen and sock:inet_sock_set_state", nil
+		case f.TracepointsErr != nil:
+			return "", "", fmt.Errorf("%w, and the listen tracepoints cannot be looked for: %v (run as root, or choose with --attach)", ErrNoKprobes, f.TracepointsErr)
 		}
 		return "", "", fmt.Errorf("%w, and no listen tracepoints (syscalls:sys_enter_listen, syscalls:sys_exit_listen, sock:inet_sock_set_state): nothing to attach to", ErrNoKprobes)
 	case AttachKprobe, AttachKretprobe:
@@ -85,6 +96,9 @@ func ChooseAttach(req Attach, f Features) (Attach, string, error) {
 		}
 		return req, "as asked", nil
 	case AttachTracepoint:
+		if f.TracepointsErr != nil {
+			return "", "", fmt.Errorf("--attach tracepoint: cannot look for %v: %w", listenTracepoints, f.TracepointsErr)
+		}
 		if !f.ListenTracepoints {
 			return "", "", fmt.Errorf("--attach tracepoint: %w: this kernel lacks one of %v", ErrNoTracepoint, listenTracepoints)
 		}
