@@ -65,7 +65,7 @@ func TestTutorialCLI(t *testing.T) {
 		t.Errorf("list: exit %d\n%s", code, stdout)
 	}
 	code, stdout, _ = runCLI("tutorial", "netns", "--source")
-	if code != 0 || !strings.Contains(stdout, "THREE arguments") || !strings.Contains(stdout, "kprobe__inet_listen") {
+	if code != 0 || !strings.HasPrefix(stdout, "// Step 4:") || !strings.Contains(stdout, "THREE arguments") || !strings.Contains(stdout, "kprobe__inet_listen") {
 		t.Errorf("--source: exit %d\n%s", code, stdout)
 	}
 	code, stdout, _ = runCLI("tutorial", "3", "--ebpf")

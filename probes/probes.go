@@ -34,6 +34,10 @@ var tutorialSteps = []struct{ name, summary string }{
 	{"perf", "a struct through BPF_PERF_OUTPUT, decoded without writing Go"},
 }
 
+// goToolHeader opens each tutorial file: it keeps the Go tool from taking
+// the C in a package directory for cgo source.
+const goToolHeader = "//go:build ignore\n//\n// (The line above keeps the Go tool from taking this file for cgo source.)\n//\n"
+
 // Tutorial returns the steps in order.
 func Tutorial() []TutorialStep {
 	steps := make([]TutorialStep, len(tutorialSteps))
@@ -42,7 +46,9 @@ func Tutorial() []TutorialStep {
 		if err != nil {
 			panic("probes: tutorial step " + s.name + " not embedded: " + err.Error())
 		}
-		steps[i] = TutorialStep{Name: s.name, Summary: s.summary, Source: string(src)}
+		// The files open with a line for the Go tool, not for the reader.
+		text := strings.TrimPrefix(string(src), goToolHeader)
+		steps[i] = TutorialStep{Name: s.name, Summary: s.summary, Source: text}
 	}
 	return steps
 }

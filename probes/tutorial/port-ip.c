@@ -4,8 +4,10 @@
 //
 // Step 3: the port and the address.
 //
-// The socket's struct sock starts an inet_sock, which holds the bound
-// address and port, in network byte order. Kernel memory must be read with
+// An IPv4 or IPv6 socket's struct sock is the first member of a larger
+// struct inet_sock, so the pointer can be cast to it (what the kernel's
+// inet_sk() does); inet_sock holds the bound address and port, in network
+// byte order. Kernel memory must be read with
 // bpf_probe_read (the tutorial's "R1 invalid mem access 'inv'" came from a
 // plain dereference the verifier could not prove safe). Variables start at
 // 0 to give them "life" on the BPF stack.
