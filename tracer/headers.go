@@ -48,7 +48,7 @@ func FindHeaders(s HeaderSearch) (Headers, error) {
 			continue
 		}
 		if err := checkHeaderTree(named.dir); err != nil {
-			return Headers{}, fmt.Errorf("%w: %s %s: %v", ErrNoHeaders, named.how, named.dir, err)
+			return Headers{}, fmt.Errorf("%w: %s %s: %v (Debian/Ubuntu install them with apt-get install linux-headers-%s)", ErrNoHeaders, named.how, named.dir, err, s.Release)
 		}
 		return Headers{Dir: named.dir, Desc: named.dir + " (" + named.how + ")"}, nil
 	}

@@ -52,6 +52,12 @@ func TestFindHeaders(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+	t.Run("explicit path that is not there", func(t *testing.T) {
+		_, err := FindHeaders(HeaderSearch{Explicit: filepath.Join(root, "nope"), Release: "6.1.0-9-amd64", ModulesDir: modules, KHeaders: noKHeaders})
+		if !errors.Is(err, ErrNoHeaders) || !strings.Contains(err.Error(), "not a directory") || !strings.Contains(err.Error(), "apt-get install linux-headers-6.1.0-9-amd64") {
+			t.Fatalf("got %v", err)
+		}
+	})
 	t.Run("split tree under /lib/modules", func(t *testing.T) {
 		h, err := FindHeaders(HeaderSearch{Release: "6.1.0-1-amd64", ModulesDir: modules, KHeaders: noKHeaders})
 		if err != nil || h.Dir != "" || !strings.HasSuffix(h.Desc, "6.1.0-1-amd64/build") {
