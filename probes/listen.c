@@ -37,6 +37,9 @@
 //                              address; it fires before an automatic port is
 //                              chosen) and syscalls:sys_exit_listen (result,
 //                              and the port, read from the socket by then).
+//                              A listen() that changes no state (a second
+//                              one, or one refused) is found through the
+//                              task's descriptor table instead.
 //
 // With EVTRACE_OFFSETS_BTF, the byte offsets of the kernel members read
 // (OFF_*) come from the running kernel's BTF instead of the headers that bcc
@@ -75,11 +78,25 @@
 #if defined(EVTRACE_OFFSETS_BTF) ? defined(OFF_SOCK_V6_RCV_SADDR) : IS_ENABLED(CONFIG_IPV6)
 #define EVTRACE_HAVE_IPV6 1
 #endif
+#ifdef EVTRACE_ATTACH_TRACEPOINT
+#include <linux/version.h>
+#include <linux/sched.h>
+#include <linux/fdtable.h>
+#include <linux/fs.h>
+#if defined(EVTRACE_OFFSETS_BTF) ? defined(OFF_TASK_FILES) && defined(OFF_FILES_FDT) && \
+	defined(OFF_FDTABLE_MAX_FDS) && defined(OFF_FDTABLE_FD) && \
+	defined(OFF_FILE_PRIVATE_DATA) && defined(OFF_SOCKET_FILE) && \
+	defined(OFF_SOCKET_TYPE) && defined(OFF_SOCK_PROTOCOL) : \
+	LINUX_VERSION_CODE >= KERNEL_VERSION(5, 6, 0) // sk_protocol: no longer a bitfield
+#define EVTRACE_HAVE_FD_LOOKUP 1
+#endif
+#endif
 
 #define EVTRACE_AF_INET 2
 #define EVTRACE_AF_INET6 10
 #define EVTRACE_TCP_LISTEN 10
 #define EVTRACE_IPPROTO_TCP 6
+#define EVTRACE_SOCK_STREAM 1
 
 // struct listen_event is decoded by tracer/listen.go: keep them in step.
 // Fields are ordered so that the layout has no hidden padding (64 bytes).
@@ -117,6 +134,7 @@ struct listen_start {
 	u16 family;    // from the tracepoint
 	u16 sport;     // from the tracepoint, host byte order (0 if not bound yet)
 	u8 laddr[16];  // from the tracepoint
+	s32 fd;        // listen()'s descriptor (tracepoint strategy)
 };
 EVTRACE_HASH(listen_starts, u32, struct listen_start, 10240);
 
@@ -308,9 +326,55 @@ EVTRACE_TRACEPOINT(syscalls, sys_enter_listen)
 		return 0;
 	struct listen_start st = {};
 	st.backlog = args->backlog;
+	st.fd = args->fd;
 	starts_update(ev.tid, &st);
 	return 0;
 }
+
+#ifdef EVTRACE_HAVE_FD_LOOKUP
+// tcp_sock_of_fd returns the struct sock behind the current task's
+// descriptor fd when it is a TCP stream socket (one whose listen() goes to
+// inet_listen), else NULL.
+static __always_inline void *tcp_sock_of_fd(int fd)
+{
+	void *task = (void *)bpf_get_current_task();
+	void *files = NULL, *fdt = NULL, *fds = NULL, *file = NULL;
+	void *sock = NULL, *back = NULL, *sk = NULL;
+	unsigned int max_fds = 0;
+	short type = 0;
+	u16 protocol = 0;
+
+	READ_MEMBER(files, task, struct task_struct, files, OFF_TASK_FILES);
+	if (files == NULL)
+		return NULL;
+	READ_MEMBER(fdt, files, struct files_struct, fdt, OFF_FILES_FDT);
+	if (fdt == NULL)
+		return NULL;
+	READ_MEMBER(max_fds, fdt, struct fdtable, max_fds, OFF_FDTABLE_MAX_FDS);
+	if (fd < 0 || (unsigned int)fd >= max_fds)
+		return NULL;
+	READ_MEMBER(fds, fdt, struct fdtable, fd, OFF_FDTABLE_FD);
+	if (fds == NULL)
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), (void **)fds + fd);
+	if (file == NULL)
+		return NULL;
+	// A socket file's private_data is its struct socket, whose file
+	// points back: any other file fails this test.
+	READ_MEMBER(sock, file, struct file, private_data, OFF_FILE_PRIVATE_DATA);
+	if (sock == NULL)
+		return NULL;
+	READ_MEMBER(back, sock, struct socket, file, OFF_SOCKET_FILE);
+	if (back != file)
+		return NULL;
+	READ_MEMBER(type, sock, struct socket, type, OFF_SOCKET_TYPE);
+	READ_MEMBER(sk, sock, struct socket, sk, OFF_SOCKET_SK);
+	if (type != EVTRACE_SOCK_STREAM || sk == NULL)
+		return NULL;
+	READ_MEMBER(protocol, sk, struct sock, sk_protocol, OFF_SOCK_PROTOCOL);
+	return protocol == EVTRACE_IPPROTO_TCP ? sk : NULL;
+}
+#endif
 
 // Fires inside inet_listen when the socket enters TCP_LISTEN, before a
 // socket that was never bound gets its port: the port is read at exit.
@@ -341,12 +405,25 @@ EVTRACE_TRACEPOINT(syscalls, sys_exit_listen)
 		return 0;
 	struct listen_start s = *st;
 	starts_delete(ev.tid);
-	// No state change: not a TCP socket, or one already listening
-	// (listen() again only changes the backlog).
-	if (s.sk == 0)
-		return 0;
 	ev.backlog = s.backlog;
 	ev.ret = args->ret;
+	if (s.sk == 0) {
+		// No state change: a socket already listening (listen() again
+		// only changes the backlog), one inet_listen refused (-EINVAL),
+		// or no TCP socket at all. The descriptor leads to the socket.
+#ifdef EVTRACE_HAVE_FD_LOOKUP
+		void *sk = tcp_sock_of_fd(s.fd);
+		if (sk == NULL)
+			return 0;
+		fill_from_sock(&ev, sk);
+		if (ev.family != EVTRACE_AF_INET && ev.family != EVTRACE_AF_INET6)
+			return 0;
+		ev.netns = sock_netns(sk);
+		return emit(args, &ev);
+#else
+		return 0;
+#endif
+	}
 	ev.family = s.family;
 	__builtin_memcpy(ev.laddr, s.laddr, 16);
 	u16 sport = 0;

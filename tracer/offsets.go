@@ -43,7 +43,7 @@ type listenField struct {
 	define   string // C macro that receives the byte offset
 	typ      string // struct name
 	path     string // member path, dots between names; anonymous members are searched
-	optional bool   // absent in some configurations (CONFIG_NET_NS, CONFIG_IPV6)
+	optional bool   // absent in some kernels or configurations (CONFIG_NET_NS, CONFIG_IPV6)
 }
 
 var listenFields = []listenField{
@@ -54,6 +54,18 @@ var listenFields = []listenField{
 	{"OFF_SOCK_NET", "sock", "__sk_common.skc_net.net", true},
 	{"OFF_NET_INUM", "net", "ns.inum", true},
 	{"OFF_INET_SPORT", "inet_sock", "inet_sport", false},
+	// The way from a file descriptor to its socket, for a listen() that
+	// changes no socket state (tracepoint strategy): task->files->fdt->fd[N]
+	// ->private_data, a socket whose file points back. sk_protocol is a
+	// bitfield before Linux 5.6: then the probe does without this way.
+	{"OFF_TASK_FILES", "task_struct", "files", true},
+	{"OFF_FILES_FDT", "files_struct", "fdt", true},
+	{"OFF_FDTABLE_MAX_FDS", "fdtable", "max_fds", true},
+	{"OFF_FDTABLE_FD", "fdtable", "fd", true},
+	{"OFF_FILE_PRIVATE_DATA", "file", "private_data", true},
+	{"OFF_SOCKET_FILE", "socket", "file", true},
+	{"OFF_SOCKET_TYPE", "socket", "type", true},
+	{"OFF_SOCK_PROTOCOL", "sock", "sk_protocol", true},
 }
 
 // Offsets are byte offsets of the members the listen probe reads, by the
@@ -68,6 +80,9 @@ func ListenOffsets(spec *btf.Spec) (Offsets, error) {
 	for _, f := range listenFields {
 		var s *btf.Struct
 		if err := spec.TypeByName(f.typ, &s); err != nil {
+			if f.optional {
+				continue
+			}
 			return nil, fmt.Errorf("BTF: struct %s: %w", f.typ, err)
 		}
 		off, err := memberOffset(s, f.path)
