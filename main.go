@@ -54,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "compiler output:\n%s\n", ce.Log)
 	}
 	var le *tracer.LoadError
-	if errors.As(err, &le) && le.Log != "" {
+	if errors.As(err, &le) && le.Log != "" && !strings.Contains(err.Error(), le.Log) {
 		fmt.Fprintf(stderr, "loader output:\n%s\n", le.Log)
 	}
 	var ue usageError

@@ -239,6 +239,43 @@ func TestListenWithoutKprobes(t *testing.T) {
 	}
 }
 
+// TestListenFentry: auto never picks fentry, because whether a kernel lets
+// fexit programs load is only learnt by loading one. Asked for, it either
+// reports a listener (port and result at return) or fails with one clear
+// line (this project's CI host has BTF and refuses them with EPERM).
+func TestListenFentry(t *testing.T) {
+	requireBPF(t)
+	if _, err := os.Stat(KernelBTF); err != nil {
+		t.Skipf("fentry needs BTF: %v", err)
+	}
+	tr, err := OpenListen(ListenConfig{Mode: ModePerf, Attach: AttachFentry, Backend: BackendBCC})
+	if err != nil {
+		if msg := err.Error(); !strings.HasPrefix(msg, "--attach fentry: this kernel refused the fexit program on inet_listen") || strings.Contains(msg, "\n") {
+			t.Fatalf("OpenListen: %q, want one line saying the kernel refused fentry", msg)
+		}
+		t.Logf("this kernel refuses fentry: %v", err)
+		return
+	}
+	defer tr.Close()
+	// The event waits in the perf ring until Run reads it.
+	tid, port := listenOnThread(t, 19)
+	var got ListenEvent
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = tr.Run(ctx, ListenHandler{Event: func(e ListenEvent) {
+		if e.Backlog == 19 && e.PID == uint32(os.Getpid()) {
+			got = e
+			cancel()
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Backlog != 19 || int(got.TID) != tid || int(got.Port) != port || !got.HasRet || got.Ret != 0 {
+		t.Errorf("event %+v, want tid %d port %d ret 0", got, tid, port)
+	}
+}
+
 func commOf(t *testing.T, pid int) string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	if err != nil {

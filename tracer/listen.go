@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -260,6 +261,12 @@ func OpenListen(cfg ListenConfig) (*ListenTracer, error) {
 		return nil, err
 	}
 	s, err := Open(spec)
+	var le *LoadError
+	if plan.Attach == AttachFentry && errors.As(err, &le) {
+		// BTF is not enough: the kernel may still refuse BPF trampolines
+		// (lockdown, no direct calls in ftrace, a hypervisor's policy).
+		return nil, fmt.Errorf("--attach fentry: this kernel refused the fexit program on inet_listen (--attach auto picks what works): %w", err)
+	}
 	if err != nil {
 		return nil, err
 	}
