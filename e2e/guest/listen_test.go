@@ -15,7 +15,6 @@ package guest
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -65,6 +64,7 @@ type listener struct {
 	backlog int
 	addr    string
 	port    int
+	ret     int // inet_listen's result, for the strategies that see it
 }
 
 // listenFromThread makes a socket of family, binds it to addr:0 and listens,
@@ -130,6 +130,77 @@ func listenFromThread(t *testing.T, family int, addr string, backlog int, netnsF
 	return r.tid, r.port
 }
 
+// relistenAndRefused makes, from one locked OS thread, the listen() calls
+// that change no socket state, which the tracepoint strategy finds through
+// the descriptor table: a second listen() on a listening socket (backlog
+// 12, then 13), and a listen() that inet_listen refuses (a connected socket,
+// backlog 14: -EINVAL). A listen() on a UDP socket never reaches
+// inet_listen and must give no event at all. It returns the thread id, the
+// listening port and the connected socket's local port.
+func relistenAndRefused(t *testing.T) (tid, port, connectedPort int) {
+	t.Helper()
+	type result struct {
+		tid, port, connectedPort int
+		err                      error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var r result
+		r.err = func() error {
+			lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+			if err != nil {
+				return err
+			}
+			if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+				return err
+			}
+			if err := unix.Listen(lfd, 12); err != nil {
+				return err
+			}
+			if err := unix.Listen(lfd, 13); err != nil {
+				return fmt.Errorf("listen again: %w", err)
+			}
+			sa, err := unix.Getsockname(lfd)
+			if err != nil {
+				return err
+			}
+			r.port = sa.(*unix.SockaddrInet4).Port
+			cfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+			if err != nil {
+				return err
+			}
+			if err := unix.Connect(cfd, sa); err != nil {
+				return fmt.Errorf("connect: %w", err)
+			}
+			if err := unix.Listen(cfd, 14); err != unix.EINVAL {
+				return fmt.Errorf("listen on a connected socket: %v, want EINVAL", err)
+			}
+			csa, err := unix.Getsockname(cfd)
+			if err != nil {
+				return err
+			}
+			r.connectedPort = csa.(*unix.SockaddrInet4).Port
+			ufd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+			if err != nil {
+				return err
+			}
+			if err := unix.Listen(ufd, 99); err != unix.EOPNOTSUPP {
+				return fmt.Errorf("listen on a UDP socket: %v, want EOPNOTSUPP", err)
+			}
+			r.tid = unix.Gettid()
+			return nil // the sockets stay open until the test process ends
+		}()
+		ch <- r
+	}()
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return r.tid, r.port, r.connectedPort
+}
+
 func netnsOf(t *testing.T, pid string) uint64 {
 	t.Helper()
 	link, err := os.Readlink(filepath.Join("/proc", pid, "ns/net"))
@@ -168,13 +239,30 @@ func kprobeEvents(t *testing.T) string {
 	return string(data)
 }
 
-func bpfPrograms(t *testing.T) string {
+// bpfProgram is one loaded BPF program, as bpftool lists it.
+type bpfProgram struct {
+	ID   int    `json:"id"`
+	Type string `json:"type"`
+	Name string `json:"name"`
+}
+
+// bpfPrograms lists the loaded BPF programs by id. Programs loaded by
+// gobpf/elf have no name, so leaks are found by id, not by name.
+func bpfPrograms(t *testing.T) map[int]bpfProgram {
 	t.Helper()
-	out, err := exec.Command("bpftool", "prog", "show").CombinedOutput()
+	out, err := exec.Command("bpftool", "prog", "show", "-j").Output()
 	if err != nil {
-		t.Fatalf("bpftool prog show: %v\n%s", err, out)
+		t.Fatalf("bpftool prog show -j: %v\n%s", err, out)
 	}
-	return string(out)
+	var list []bpfProgram
+	if err := json.Unmarshal(out, &list); err != nil {
+		t.Fatalf("bpftool prog show -j: %v\n%s", err, out)
+	}
+	progs := map[int]bpfProgram{}
+	for _, p := range list {
+		progs[p.ID] = p
+	}
+	return progs
 }
 
 // jsonRun is one evtrace listen -o json process and the strategy it must use.
@@ -204,6 +292,7 @@ func TestListen(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("kernel features %+v: auto attaches with %s", features, auto)
+	progsBefore := bpfPrograms(t)
 
 	// A stale kprobe of a bcc process that died with SIGKILL on an older
 	// kernel: evtrace must remove it when it starts.
@@ -250,6 +339,13 @@ func TestListen(t *testing.T) {
 			runs = append(runs, jsonRun{startEvtrace(t, name, append([]string{"listen", "-o", "json", "--attach", string(r.a), "--offsets", string(r.o)}, bcc...)...), r.a, r.o})
 		}
 	}
+	// Bad input in the real binary, beside the compiles: a kprobe on a
+	// function the kernel lacks (refused before any compile) and C that
+	// does not compile.
+	noFunc := writeProbe(t, "nofunc.c", "int probe(struct pt_regs *ctx) { return 0; }\n")
+	badNoFunc := startEvtrace(t, "no such function", "run", noFunc, "--attach", "kprobe:evtrace_no_such_function=probe")
+	broken := writeProbe(t, "broken.c", "TRACEPOINT_PROBE(syscalls, sys_enter_listen) { return no_such_identifier; }\n")
+	badC := startEvtrace(t, "broken C", "run", broken)
 	filtered := startEvtrace(t, "filtered", append([]string{"listen", "-p", strconv.Itoa(c.pid), "-n", strconv.FormatUint(childNetns, 10), "--show-netns"}, bcc...)...)
 	debug := startEvtrace(t, "debug", append([]string{"listen", "--mode", "debug"}, bcc...)...)
 	all := []*evtrace{filtered, debug}
@@ -280,8 +376,14 @@ func TestListen(t *testing.T) {
 	}
 
 	for _, r := range runs {
-		if want := "attached with " + string(r.attach) + " "; !strings.Contains(r.stderr.String(), want) {
-			t.Errorf("%s: stderr lacks %q:\n%s", r.name, want, r.stderr.String())
+		want := []string{"attached with " + string(r.attach) + " ", "struct offsets from the kernel headers"}
+		if r.offsets == tracer.OffsetsBTF {
+			want[1] = "struct offsets from the running kernel's BTF"
+		}
+		for _, w := range want {
+			if !strings.Contains(r.stderr.String(), w) {
+				t.Errorf("%s: stderr lacks %q:\n%s", r.name, w, r.stderr.String())
+			}
 		}
 	}
 	wantKprobes := kprobesOf(auto) * 2 // filtered, debug
@@ -311,17 +413,17 @@ func TestListen(t *testing.T) {
 	pid := os.Getpid()
 	var ls []listener
 	tid, port := listenFromThread(t, unix.AF_INET, "127.0.0.1", 10, -1)
-	ls = append(ls, listener{"IPv4 loopback", pid, tid, hostNetns, "TCPv4", 10, "127.0.0.1", port})
+	ls = append(ls, listener{"IPv4 loopback", pid, tid, hostNetns, "TCPv4", 10, "127.0.0.1", port, 0})
 	tid, port = listenFromThread(t, unix.AF_INET, "0.0.0.0", 77, -1)
-	ls = append(ls, listener{"IPv4 any", pid, tid, hostNetns, "TCPv4", 77, "0.0.0.0", port})
+	ls = append(ls, listener{"IPv4 any", pid, tid, hostNetns, "TCPv4", 77, "0.0.0.0", port, 0})
 	tid, port = listenFromThread(t, unix.AF_INET6, "::1", 5, -1)
-	ls = append(ls, listener{"IPv6 loopback", pid, tid, hostNetns, "TCPv6", 5, "::1", port})
+	ls = append(ls, listener{"IPv6 loopback", pid, tid, hostNetns, "TCPv6", 5, "::1", port, 0})
 	tid, port = listenFromThread(t, unix.AF_INET, "", 31, -1)
-	ls = append(ls, listener{"IPv4 auto-bound (listen without bind)", pid, tid, hostNetns, "TCPv4", 31, "0.0.0.0", port})
+	ls = append(ls, listener{"IPv4 auto-bound (listen without bind)", pid, tid, hostNetns, "TCPv4", 31, "0.0.0.0", port, 0})
 	ans := strings.Fields(c.do(t, "listen-host 21"))
-	ls = append(ls, listener{"child, host netns", c.pid, atoi(t, ans[1]), hostNetns, "TCPv4", 21, "127.0.0.1", hostSockPort})
+	ls = append(ls, listener{"child, host netns", c.pid, atoi(t, ans[1]), hostNetns, "TCPv4", 21, "127.0.0.1", hostSockPort, 0})
 	ans = strings.Fields(c.do(t, "listen-ns 22"))
-	childOwn := listener{"child, own netns", c.pid, atoi(t, ans[1]), childNetns, "TCPv4", 22, "0.0.0.0", atoi(t, ans[2])}
+	childOwn := listener{"child, own netns", c.pid, atoi(t, ans[1]), childNetns, "TCPv4", 22, "0.0.0.0", atoi(t, ans[2]), 0}
 	ls = append(ls, childOwn)
 	nsFd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/net", c.pid), unix.O_RDONLY, 0)
 	if err != nil {
@@ -329,7 +431,12 @@ func TestListen(t *testing.T) {
 	}
 	tid, port = listenFromThread(t, unix.AF_INET, "0.0.0.0", 23, nsFd)
 	unix.Close(nsFd)
-	ls = append(ls, listener{"test, child's netns", pid, tid, childNetns, "TCPv4", 23, "0.0.0.0", port})
+	ls = append(ls, listener{"test, child's netns", pid, tid, childNetns, "TCPv4", 23, "0.0.0.0", port, 0})
+	tid, port, connectedPort := relistenAndRefused(t)
+	ls = append(ls,
+		listener{"listen, then listen again (first)", pid, tid, hostNetns, "TCPv4", 12, "127.0.0.1", port, 0},
+		listener{"listen, then listen again (second)", pid, tid, hostNetns, "TCPv4", 13, "127.0.0.1", port, 0},
+		listener{"listen on a connected socket (refused)", pid, tid, hostNetns, "TCPv4", 14, "127.0.0.1", connectedPort, -int(unix.EINVAL)})
 
 	events := map[string]map[int]map[string]any{}
 	for _, r := range runs {
@@ -360,11 +467,15 @@ func TestListen(t *testing.T) {
 	t.Run("filters and show-netns", func(t *testing.T) { checkFiltered(t, filtered, childOwn, selfComm, auto.ReportsReturn()) })
 	t.Run("debug", func(t *testing.T) { checkDebug(t, debug, ls, selfComm) })
 
-	// Bad input, through the tracer package (after the evtrace processes
-	// started: its Open would remove the stale kprobe first).
 	t.Run("bad input", func(t *testing.T) {
-		if err := checkBadInput(features); err != nil {
-			t.Error(err)
+		wantNoFunc := "evtrace: kprobe evtrace_no_such_function: no such kernel function (not in /proc/kallsyms)"
+		if !features.Kprobes {
+			wantNoFunc = "evtrace: this kernel has no kprobe support"
+		}
+		checkFailure(t, badNoFunc, wantNoFunc, false)
+		checkFailure(t, badC, "evtrace: compile broken.c: ", true)
+		if !strings.Contains(badC.stderr.String(), "use of undeclared identifier 'no_such_identifier'") {
+			t.Errorf("broken C: the compiler's message is missing:\n%s", badC.stderr.String())
 		}
 	})
 
@@ -394,11 +505,44 @@ func TestListen(t *testing.T) {
 		filtered.stop(t, syscall.SIGKILL)
 		time.Sleep(500 * time.Millisecond) // the kernel frees the program after the process
 		checkKprobes("SIGKILL", kprobesOf(auto))
+		var killedELF *evtrace
 		for _, r := range runs[1:] {
+			if r.name == "elf 1" {
+				// gobpf/elf creates kprobes through kprobe_events,
+				// which outlive a process killed with SIGKILL.
+				r.stop(t, syscall.SIGKILL)
+				killedELF = r.evtrace
+				checkKprobes("SIGKILL to elf 1 (its kprobe_events entries stay)", 0)
+				continue
+			}
 			if code := r.stop(t, syscall.SIGINT); code != 0 {
 				t.Errorf("%s: exit %d after SIGINT; stderr:\n%s", r.name, code, r.stderr.String())
 			}
 			checkKprobes("SIGINT to "+r.name, kprobesOf(r.attach))
+		}
+		if killedELF != nil {
+			leftover := fmt.Sprintf("_inet_listen_gobpf_%d ", killedELF.cmd.Process.Pid)
+			if haveKprobeEvents && !strings.Contains(kprobeEvents(t), leftover) {
+				t.Errorf("after SIGKILL, kprobe_events has no %q:\n%s", leftover, kprobeEvents(t))
+			}
+			// The next start removes what the killed process left.
+			next := startEvtrace(t, "elf 3", elfArgs...)
+			waitReady(t, 5*time.Minute, next)
+			if haveKprobeEvents {
+				if !strings.Contains(next.stderr.String(), "removed stale kprobe kprobes/") ||
+					!strings.Contains(next.stderr.String(), strings.TrimSpace(leftover)) {
+					t.Errorf("elf 3 did not report removing elf 1's kprobes:\n%s", next.stderr.String())
+				}
+				if strings.Contains(kprobeEvents(t), leftover) {
+					t.Errorf("elf 1's kprobes still in kprobe_events after the next start:\n%s", kprobeEvents(t))
+				}
+			}
+			remaining += kprobesOf(auto)                    // elf 3's own
+			checkKprobes("the next start", kprobesOf(auto)) // elf 1's removed
+			if code := next.stop(t, syscall.SIGINT); code != 0 {
+				t.Errorf("elf 3: exit %d after SIGINT; stderr:\n%s", code, next.stderr.String())
+			}
+			checkKprobes("SIGINT to elf 3", kprobesOf(auto))
 		}
 		if haveKprobeEvents {
 			if ev := kprobeEvents(t); strings.Contains(ev, "inet_listen") {
@@ -406,10 +550,13 @@ func TestListen(t *testing.T) {
 			}
 		}
 		time.Sleep(500 * time.Millisecond)
-		progs := bpfPrograms(t)
-		for _, name := range []string{"kprobe__inet_l", "kretprobe__ine", "tracepoint__sy", "tracepoint__so", "kretfunc__inet"} {
-			if strings.Contains(progs, name) {
-				t.Errorf("an evtrace program (%s...) is still loaded:\n%s", name, progs)
+		for id, p := range bpfPrograms(t) {
+			if _, ok := progsBefore[id]; ok {
+				continue
+			}
+			switch p.Type {
+			case "kprobe", "tracepoint", "tracing", "raw_tracepoint":
+				t.Errorf("a program loaded during the test is still loaded: id %d, type %s, name %q", id, p.Type, p.Name)
 			}
 		}
 	})
@@ -490,7 +637,7 @@ func checkPerfJSON(t *testing.T, r jsonRun, ls []listener, comm string) map[int]
 			"proto": l.proto, "backlog": float64(l.backlog), "addr": l.addr, "port": float64(l.port),
 		}
 		if r.attach.ReportsReturn() {
-			want["ret"] = float64(0)
+			want["ret"] = float64(l.ret)
 		} else if strings.Contains(l.name, "auto-bound") {
 			// The kprobe fires before inet_listen picks the port: the
 			// limitation the other strategies exist for.
@@ -530,7 +677,7 @@ func checkFiltered(t *testing.T, e *evtrace, want listener, comm string, ret boo
 }
 
 func checkDebug(t *testing.T, e *evtrace, ls []listener, comm string) {
-	for _, l := range ls[:4] { // the test's own, in the host namespace
+	for _, l := range ls {
 		var msg string
 		switch l.addr {
 		case "127.0.0.1":
@@ -567,33 +714,31 @@ func checkSummary(t *testing.T, e *evtrace) {
 	}
 }
 
-// checkBadInput runs the tracer package against the real kernel: a kprobe on
-// a function that does not exist (or, without kprobes, any kprobe), and C
-// that does not compile.
-func checkBadInput(f tracer.Features) error {
-	_, err := tracer.Open(tracer.Spec{
-		Name:   "nofunc.c",
-		Source: "int kprobe__evtrace_no_such_function(void *ctx) { return 0; }",
-		Probes: []tracer.Probe{{Kind: tracer.Kprobe, Target: "evtrace_no_such_function", Program: "kprobe__evtrace_no_such_function"}},
-	})
-	want := tracer.ErrNoFunction
-	if !f.Kprobes {
-		want = tracer.ErrNoKprobes
+// checkFailure waits for an evtrace that must fail: exit status 1, and
+// stderr that starts with want (followed by the compiler's output when
+// more lines are allowed, else nothing).
+func checkFailure(t *testing.T, e *evtrace, want string, moreLines bool) {
+	t.Helper()
+	select {
+	case <-e.done:
+	case <-time.After(10 * time.Minute):
+		t.Fatalf("%s: still running after 10 minutes; stderr:\n%s", e.name, e.stderr.String())
 	}
-	if !errors.Is(err, want) {
-		return fmt.Errorf("kprobe on a missing function: %v, want %v", err, want)
+	stderr := e.stderr.String()
+	if code := e.cmd.ProcessState.ExitCode(); code != 1 || !strings.HasPrefix(stderr, want) ||
+		(!moreLines && strings.Count(stderr, "\n") != 1) {
+		t.Errorf("%s: exit %d, stderr:\n%s\nwant exit 1 and %q", e.name, code, stderr, want)
 	}
-	_, err = tracer.Open(tracer.Spec{
-		Name:       "broken.c",
-		Source:     "TRACEPOINT_PROBE(syscalls, sys_enter_listen) { return no_such_identifier; }",
-		Probes:     []tracer.Probe{{Kind: tracer.Tracepoint, Target: "syscalls:sys_enter_listen", Program: "tracepoint__syscalls__sys_enter_listen"}},
-		AnyHeaders: true,
-	})
-	var ce *tracer.CompileError
-	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "no_such_identifier") {
-		return fmt.Errorf("C that does not compile: %v, want a CompileError naming no_such_identifier", err)
+}
+
+// writeProbe writes a C file for evtrace run.
+func writeProbe(t *testing.T, name, src string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	return nil
+	return path
 }
 
 // boundSocket makes a TCP socket bound to 127.0.0.1:0 in this namespace.
