@@ -122,6 +122,9 @@ func runProgram(c *cli.Context, name, source string) error {
 	}
 	traceFmt := c.String("format")
 	if traceFmt != "" {
+		if format == output.JSON {
+			return usagef("--format selects trace_pipe fields for text output; -o json prints every field")
+		}
 		if err := output.ValidTraceFormat(traceFmt); err != nil {
 			return usageError{err}
 		}

@@ -45,6 +45,7 @@ func TestRunBadInput(t *testing.T) {
 		{[]string{"run", probe, "--attach", "kprobe:inet_listen"}, 2, `want KIND:TARGET=PROGRAM`},
 		{[]string{"run", probe, "--format", "{9}"}, 2, `fields are {0} task`},
 		{[]string{"run", probe, "-o", "yaml"}, 2, `unknown output format "yaml"`},
+		{[]string{"run", probe, "-o", "json", "--format", "{5}"}, 2, `--format selects trace_pipe fields for text output`},
 		{[]string{"run", probe, "--count", "-1"}, 2, `--count -1`},
 		{[]string{"run", probe, "-D", "=1"}, 2, `-D "=1": want NAME or NAME=VALUE`},
 		{[]string{"run", probe, "-D", "1ABC"}, 2, `-D "1ABC": want NAME or NAME=VALUE`},

@@ -111,6 +111,27 @@ func TestParseFormat(t *testing.T) {
 	}
 }
 
+// TestWidth: with the RET column that auto's strategies add, a line stays
+// under 80 characters for any IPv4 address and IPv6 addresses up to 21
+// characters; ADDR comes last so that a longer one only extends its line.
+func TestWidth(t *testing.T) {
+	e := events()[1]
+	e.HasRet, e.Ret, e.Backlog, e.PID = true, -125, 65535, 4194304
+	e.Comm = "fifteen-chars-x"
+	for _, addr := range []string{"255.255.255.255", "2001:db8:aaaa:bbbb::1", "fe80::1234:5678:9abc"} {
+		e.Addr = netip.MustParseAddr(addr)
+		var b bytes.Buffer
+		p := NewListenPrinter(&b, Text, false, true)
+		p.EventHeader()
+		p.Event(e)
+		for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+			if len(l) >= 80 {
+				t.Errorf("%s: line of %d characters: %q", addr, len(l), l)
+			}
+		}
+	}
+}
+
 func TestRetColumn(t *testing.T) {
 	e := events()[0]
 	e.HasRet, e.Ret = true, -98
