@@ -2,6 +2,7 @@ package tracer
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 
@@ -72,9 +73,38 @@ func TestKernelListenOffsets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Optional members are optional for other kernels, not for this one
+	// when it has what they serve: a missing netns member would make every
+	// NETNS 0, a missing descriptor-table member would drop re-listens.
+	var major, minor int
+	rel, _ := KernelRelease()
+	fmt.Sscanf(rel, "%d.%d", &major, &minor)
+	_, netnsErr := os.Stat("/proc/self/ns/net")
+	_, ipv6Err := os.Stat("/proc/net/if_inet6")
+	required := func(f listenField) bool {
+		switch f.define {
+		case "OFF_SOCK_NET", "OFF_NET_INUM":
+			return netnsErr == nil
+		case "OFF_SOCK_V6_RCV_SADDR":
+			return ipv6Err == nil
+		}
+		return !f.optional || major > 5 || (major == 5 && minor >= 6)
+	}
 	for _, f := range listenFields {
-		if _, ok := offs[f.define]; !ok && !f.optional {
-			t.Errorf("%s missing", f.define)
+		if _, ok := offs[f.define]; !ok && required(f) {
+			t.Errorf("%s missing on kernel %s", f.define, rel)
+		}
+	}
+	// Layout facts stable for many releases: struct socket is {state,
+	// type, ...}; struct fdtable begins with max_fds.
+	for define, want := range map[string]uint32{"OFF_SOCKET_TYPE": 4, "OFF_FDTABLE_MAX_FDS": 0} {
+		if got, ok := offs[define]; ok && got != want {
+			t.Errorf("%s = %d, want %d", define, got, want)
+		}
+	}
+	for _, define := range []string{"OFF_SOCK_NET", "OFF_SOCKET_FILE", "OFF_TASK_FILES", "OFF_FILES_FDT", "OFF_FDTABLE_FD", "OFF_FILE_PRIVATE_DATA"} {
+		if got, ok := offs[define]; ok && got%8 != 0 {
+			t.Errorf("%s = %d: a pointer member, want 8-byte alignment", define, got)
 		}
 	}
 	// struct sock begins with struct sock_common, whose first members are
