@@ -272,11 +272,11 @@ func listenAction(c *cli.Context) error {
 		return err
 	}
 
-	// Signals are caught from here on: one that arrives while the probe
-	// compiles and attaches ends the run cleanly once that is done.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	opened := whileOpening(ctx, stop, stderr)
 	t, err := tracer.OpenListen(o.cfg)
+	opened()
 	if err != nil {
 		return err
 	}
@@ -313,6 +313,28 @@ func listenAction(c *cli.Context) error {
 	st := t.Stats()
 	fmt.Fprintf(stderr, "evtrace: %d events, %d lost\n", st.Events, st.Lost)
 	return errors.Join(runErr, closeErr, out.err)
+}
+
+// whileOpening covers the compile and attach, which libbcc cannot cut
+// short: a first SIGINT or SIGTERM ends the run cleanly once they are done,
+// and gives the signals back to the default action, so that a second one
+// ends the process at once. Call the returned function when Open returns.
+func whileOpening(ctx context.Context, stop func(), stderr io.Writer) (opened func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		select {
+		case <-ctx.Done():
+			stop()
+			fmt.Fprintln(stderr, "evtrace: stopping once the probe is loaded (a second signal ends evtrace now)")
+		case <-done:
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
 }
 
 // reportStale says which kprobes of dead evtrace (or bcc) processes the

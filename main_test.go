@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/evtrace/evtrace/tracer"
 )
@@ -222,5 +224,30 @@ func TestCacheCommands(t *testing.T) {
 	code, _, stderr = runCLI("cache", "clear", "--cache-dir", dir)
 	if code != 0 || !strings.Contains(stderr, "removed 0 objects from "+dir) {
 		t.Errorf("cache clear: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestWhileOpening: a signal during the compile is reported and hands the
+// signals back (stop), and the run then ends once Open returns; without
+// one, nothing is said.
+func TestWhileOpening(t *testing.T) {
+	var stderr bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := 0
+	opened := whileOpening(ctx, func() { stopped++ }, &stderr)
+	cancel() // the signal
+	time.Sleep(50 * time.Millisecond)
+	opened()
+	if stopped != 1 || !strings.Contains(stderr.String(), "stopping once the probe is loaded") {
+		t.Errorf("after a signal: stop called %d times, stderr %q", stopped, stderr.String())
+	}
+
+	stderr.Reset()
+	stopped = 0
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	whileOpening(ctx, func() { stopped++ }, &stderr)()
+	if stopped != 0 || stderr.Len() != 0 {
+		t.Errorf("without a signal: stop called %d times, stderr %q", stopped, stderr.String())
 	}
 }

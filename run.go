@@ -166,10 +166,9 @@ func runProgram(c *cli.Context, name, source string) error {
 		return err
 	}
 
-	// Signals are caught from here on: one that arrives while the program
-	// compiles and attaches ends the run cleanly once that is done.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	opened := whileOpening(ctx, stop, c.App.ErrWriter)
 	s, err := tracer.Open(tracer.Spec{
 		Name:         name,
 		Source:       source,
@@ -183,6 +182,7 @@ func runProgram(c *cli.Context, name, source string) error {
 		KernelSource: c.String("kernel-source"),
 		AnyHeaders:   true, // with a warning below
 	})
+	opened()
 	if err != nil {
 		return err
 	}

@@ -143,9 +143,19 @@ func columnWidth(f tracer.Field) int {
 	case f.Kind == tracer.FieldBytes || len(f.Dims) > 0:
 		return 12
 	}
-	digits := map[int]int{1: 3, 2: 5, 4: 10, 8: 20}[f.Size]
-	if f.Kind == tracer.FieldInt && f.Size < 8 {
-		digits++ // the minus sign; an s64 is no wider than a u64
+	var digits int
+	switch f.Size {
+	case 1:
+		digits = 3
+	case 2:
+		digits = 5
+	case 4:
+		digits = 10
+	default:
+		return 20 // an s64, minus sign included, is no wider than a u64
+	}
+	if f.Kind == tracer.FieldInt {
+		digits++ // the minus sign
 	}
 	return digits
 }

@@ -79,16 +79,20 @@
 #define EVTRACE_HAVE_IPV6 1
 #endif
 #ifdef EVTRACE_ATTACH_TRACEPOINT
+#ifdef EVTRACE_OFFSETS_BTF
+#if defined(OFF_TASK_FILES) && defined(OFF_FILES_FDT) && defined(OFF_FDTABLE_MAX_FDS) && \
+	defined(OFF_FDTABLE_FD) && defined(OFF_FILE_PRIVATE_DATA) && defined(OFF_SOCKET_FILE) && \
+	defined(OFF_SOCKET_TYPE) && defined(OFF_SOCK_PROTOCOL)
+#define EVTRACE_HAVE_FD_LOOKUP 1
+#endif
+#else // the structs of the descriptor-table walk, from the headers
 #include <linux/version.h>
 #include <linux/sched.h>
 #include <linux/fdtable.h>
 #include <linux/fs.h>
-#if defined(EVTRACE_OFFSETS_BTF) ? defined(OFF_TASK_FILES) && defined(OFF_FILES_FDT) && \
-	defined(OFF_FDTABLE_MAX_FDS) && defined(OFF_FDTABLE_FD) && \
-	defined(OFF_FILE_PRIVATE_DATA) && defined(OFF_SOCKET_FILE) && \
-	defined(OFF_SOCKET_TYPE) && defined(OFF_SOCK_PROTOCOL) : \
-	LINUX_VERSION_CODE >= KERNEL_VERSION(5, 6, 0) // sk_protocol: no longer a bitfield
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 6, 0) // sk_protocol: no longer a bitfield
 #define EVTRACE_HAVE_FD_LOOKUP 1
+#endif
 #endif
 #endif
 
@@ -97,6 +101,7 @@
 #define EVTRACE_TCP_LISTEN 10
 #define EVTRACE_IPPROTO_TCP 6
 #define EVTRACE_SOCK_STREAM 1
+#define EVTRACE_EINVAL 22
 
 // struct listen_event is decoded by tracer/listen.go: keep them in step.
 // Fields are ordered so that the layout has no hidden padding (64 bytes).
@@ -241,8 +246,9 @@ static __always_inline int start_event(struct listen_event *ev)
 	return 1;
 }
 
-// report_socket completes ev from the socket passed to inet_listen and
-// sends it: for the strategies that see the socket and backlog directly.
+// report_socket completes ev from a struct socket that went to inet_listen
+// and sends it: for the strategies that see the socket and backlog
+// directly, and the tracepoint strategy's descriptor-table path.
 static __always_inline int report_socket(void *ctx, struct listen_event *ev,
 					 void *sock, int backlog)
 {
@@ -332,10 +338,10 @@ EVTRACE_TRACEPOINT(syscalls, sys_enter_listen)
 }
 
 #ifdef EVTRACE_HAVE_FD_LOOKUP
-// tcp_sock_of_fd returns the struct sock behind the current task's
+// tcp_socket_of_fd returns the struct socket behind the current task's
 // descriptor fd when it is a TCP stream socket (one whose listen() goes to
 // inet_listen), else NULL.
-static __always_inline void *tcp_sock_of_fd(int fd)
+static __always_inline void *tcp_socket_of_fd(int fd)
 {
 	void *task = (void *)bpf_get_current_task();
 	void *files = NULL, *fdt = NULL, *fds = NULL, *file = NULL;
@@ -372,7 +378,7 @@ static __always_inline void *tcp_sock_of_fd(int fd)
 	if (type != EVTRACE_SOCK_STREAM || sk == NULL)
 		return NULL;
 	READ_MEMBER(protocol, sk, struct sock, sk_protocol, OFF_SOCK_PROTOCOL);
-	return protocol == EVTRACE_IPPROTO_TCP ? sk : NULL;
+	return protocol == EVTRACE_IPPROTO_TCP ? sock : NULL;
 }
 #endif
 
@@ -410,16 +416,17 @@ EVTRACE_TRACEPOINT(syscalls, sys_exit_listen)
 	if (s.sk == 0) {
 		// No state change: a socket already listening (listen() again
 		// only changes the backlog), one inet_listen refused (-EINVAL),
-		// or no TCP socket at all. The descriptor leads to the socket.
+		// or none of its business: no TCP socket, or a call stopped
+		// before inet_listen (a bad descriptor, an LSM's denial), which
+		// the kprobes never see either. The descriptor leads to the
+		// socket.
 #ifdef EVTRACE_HAVE_FD_LOOKUP
-		void *sk = tcp_sock_of_fd(s.fd);
-		if (sk == NULL)
+		if (ev.ret != 0 && ev.ret != -EVTRACE_EINVAL)
 			return 0;
-		fill_from_sock(&ev, sk);
-		if (ev.family != EVTRACE_AF_INET && ev.family != EVTRACE_AF_INET6)
+		void *sock = tcp_socket_of_fd(s.fd);
+		if (sock == NULL)
 			return 0;
-		ev.netns = sock_netns(sk);
-		return emit(args, &ev);
+		return report_socket(args, &ev, sock, s.backlog);
 #else
 		return 0;
 #endif

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/iovisor/gobpf/bcc"
+	"golang.org/x/sys/unix"
 )
 
 // program is a loaded BPF object: what a backend gives a Session.
@@ -43,18 +44,21 @@ func (b *bccProgram) mapFD(name string) (int, error) {
 	return fd, nil
 }
 
-// perfTables names the BPF_PERF_OUTPUT tables: every map of that type,
-// whether or not libbcc recorded the struct submitted to it.
+// perfTables names the perf event arrays: BPF_PERF_OUTPUT tables, whether
+// or not libbcc recorded the struct submitted to them, and BPF_PERF_ARRAY
+// counter arrays (the same map type; Session.Open leaves those out). Where
+// the kernel will not tell a map's type, the tables libbcc recorded a
+// struct for.
 func (b *bccProgram) perfTables() []string {
 	var names []string
 	for id := uint64(0); id < b.mod.TableSize(); id++ {
-		desc := b.mod.TableDesc(id)
-		name, _ := desc["name"].(string)
-		fd, _ := desc["fd"].(int)
-		if fd < 0 {
+		name, _ := b.mod.TableDesc(id)["name"].(string)
+		fd, err := b.mapFD(name)
+		if err != nil {
 			continue
 		}
-		if typ, err := mapType(fd); err == nil && typ == bpfMapTypePerfEventArray {
+		typ, err := mapType(fd)
+		if (err == nil && typ == unix.BPF_MAP_TYPE_PERF_EVENT_ARRAY) || (err != nil && len(b.mod.PerfEventFields(name)) > 0) {
 			names = append(names, name)
 		}
 	}

@@ -2,6 +2,7 @@ package tracer
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -92,6 +93,20 @@ func ParseAttachSpec(s, syscallPrefix string) (Probe, error) {
 // is one reader for the whole machine, so it is only opened when needed.
 func CallsTracePrintk(source string) bool {
 	return strings.Contains(stripComments(source), "bpf_trace_printk")
+}
+
+// perfArrayRe finds bcc's BPF_PERF_ARRAY declarations: perf event arrays
+// of hardware counters (read with perf_read), not output to read.
+var perfArrayRe = regexp.MustCompile(`\bBPF_PERF_ARRAY\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)`)
+
+// perfArrays names the BPF_PERF_ARRAY tables that C source declares
+// outside comments.
+func perfArrays(source string) []string {
+	var names []string
+	for _, m := range perfArrayRe.FindAllStringSubmatch(stripComments(source), -1) {
+		names = append(names, m[1])
+	}
+	return names
 }
 
 // stripComments returns C source without its comments and the contents

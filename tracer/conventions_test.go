@@ -1,6 +1,9 @@
 package tracer
 
-import "testing"
+import (
+	"reflect"
+	"testing"
+)
 
 func TestProbeForFunction(t *testing.T) {
 	const x64 = "__x64_sys_"
@@ -63,6 +66,13 @@ func TestParseAttachSpec(t *testing.T) {
 		if _, err := ParseAttachSpec(s, "__x64_sys_"); err == nil {
 			t.Errorf("%s accepted", s)
 		}
+	}
+}
+
+func TestPerfArrays(t *testing.T) {
+	src := "BPF_PERF_OUTPUT(events);\nBPF_PERF_ARRAY(cycles, 32);\n// BPF_PERF_ARRAY(old, 2);\nBPF_PERF_ARRAY( misses ,32);\n"
+	if got := perfArrays(src); !reflect.DeepEqual(got, []string{"cycles", "misses"}) {
+		t.Errorf("perfArrays = %q, want [cycles misses]", got)
 	}
 }
 

@@ -39,13 +39,9 @@ func TraceFS() (string, error) {
 	if _, err := os.Stat(filepath.Join(debugfsDir, "tracing")); err != nil {
 		_ = unix.Mount("nodev", debugfsDir, "debugfs", 0, "")
 	}
-	if dir, ok := findTraceFS(); ok {
-		return dir, nil
-	}
-	for _, dir := range []string{tracefsDir, debugTracing} {
-		if _, err := os.Stat(filepath.Join(dir, "trace_pipe")); errors.Is(err, os.ErrPermission) {
-			return "", fmt.Errorf("the tracing file system %s is readable by root only", dir)
-		}
+	dir, err := findTraceFS()
+	if err != nil || dir != "" {
+		return dir, err
 	}
 	// Mount what is missing, then look again.
 	mountErr := unix.Mount("nodev", tracefsDir, "tracefs", 0, "")
@@ -54,8 +50,8 @@ func TraceFS() (string, error) {
 			mountErr = nil
 		}
 	}
-	if dir, ok := findTraceFS(); ok {
-		return dir, nil
+	if dir, err := findTraceFS(); err != nil || dir != "" {
+		return dir, err
 	}
 	if mountErr != nil {
 		return "", fmt.Errorf("tracefs is not mounted and mounting it failed: %w (try: mount -t tracefs nodev %s)", mountErr, tracefsDir)
@@ -63,13 +59,20 @@ func TraceFS() (string, error) {
 	return "", fmt.Errorf("no trace_pipe under %s or %s: is tracing (CONFIG_FTRACE) enabled in this kernel?", tracefsDir, debugTracing)
 }
 
-func findTraceFS() (string, bool) {
+// findTraceFS returns the first tracing directory with a trace_pipe; ""
+// when there is none; an error wrapping os.ErrPermission when one is there
+// but this user may not look into it.
+func findTraceFS() (string, error) {
 	for _, dir := range []string{tracefsDir, debugTracing} {
-		if _, err := os.Stat(filepath.Join(dir, "trace_pipe")); err == nil {
-			return dir, true
+		_, err := os.Stat(filepath.Join(dir, "trace_pipe"))
+		switch {
+		case err == nil:
+			return dir, nil
+		case errors.Is(err, os.ErrPermission):
+			return "", fmt.Errorf("the tracing file system %s is readable by root only: %w", dir, os.ErrPermission)
 		}
 	}
-	return "", false
+	return "", nil
 }
 
 // KprobesSupported reports whether the running kernel can create kprobes:

@@ -66,7 +66,8 @@ type ListenPlan struct {
 // PlanListen chooses the attach strategy and the offsets source for the
 // running kernel, and computes BTF offsets when they are used.
 func PlanListen(cfg ListenConfig) (ListenPlan, error) {
-	return planListen(cfg, DetectFeatures(), KernelListenOffsets)
+	f := DetectFeatures()
+	return planListen(cfg, f, f, KernelListenOffsets)
 }
 
 // PlanListenSource plans for printing the program (--ebpf), which needs
@@ -74,19 +75,22 @@ func PlanListen(cfg ListenConfig) (ListenPlan, error) {
 // as asked; auto is resolved against the running kernel as PlanListen does.
 func PlanListenSource(cfg ListenConfig) (ListenPlan, error) {
 	f := DetectFeatures()
+	attachF := f
 	if cfg.Attach != AttachAuto && cfg.Attach != "" {
-		f.Kprobes, f.ListenTracepoints, f.TracepointsErr = true, true, nil
+		attachF = Features{Kprobes: true, ListenTracepoints: true, BTF: true}
 	}
-	return planListen(cfg, f, KernelListenOffsets)
+	return planListen(cfg, attachF, f, KernelListenOffsets)
 }
 
-func planListen(cfg ListenConfig, f Features, btfOffsets func() (Offsets, error)) (ListenPlan, error) {
+// planListen chooses the strategy against attachF and the offsets source
+// against offsetsF (the same kernel, unless --ebpf takes a strategy as asked).
+func planListen(cfg ListenConfig, attachF, offsetsF Features, btfOffsets func() (Offsets, error)) (ListenPlan, error) {
 	var p ListenPlan
 	var err error
-	if p.Attach, p.AttachReason, err = ChooseAttach(cfg.Attach, f); err != nil {
+	if p.Attach, p.AttachReason, err = ChooseAttach(cfg.Attach, attachF); err != nil {
 		return p, err
 	}
-	if p.Offsets, p.OffsetsReason, err = ChooseOffsets(cfg.Offsets, f); err != nil {
+	if p.Offsets, p.OffsetsReason, err = ChooseOffsets(cfg.Offsets, offsetsF); err != nil {
 		return p, err
 	}
 	if p.Offsets == OffsetsBTF {

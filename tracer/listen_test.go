@@ -3,7 +3,9 @@ package tracer
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/netip"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -160,7 +162,7 @@ func TestChooseAttach(t *testing.T) {
 	all := Features{Kprobes: true, ListenTracepoints: true, BTF: true}
 	noKprobes := Features{ListenTracepoints: true, BTF: true} // this CI host
 	nothing := Features{}
-	errTracefs := errors.New("the tracing file system /sys/kernel/tracing is readable by root only")
+	errTracefs := fmt.Errorf("the tracing file system /sys/kernel/tracing is readable by root only: %w", os.ErrPermission)
 	unreadable := Features{BTF: true, TracepointsErr: errTracefs} // this host, not root
 	tests := []struct {
 		req     Attach
@@ -200,6 +202,10 @@ func TestChooseAttach(t *testing.T) {
 	if !strings.Contains(err.Error(), "readable by root only") || !strings.Contains(err.Error(), "run as root, or choose with --attach") {
 		t.Errorf("auto without tracefs access: %v", err)
 	}
+	_, _, err = ChooseAttach(AttachAuto, Features{TracepointsErr: errors.New("no trace_pipe under /sys/kernel/tracing")})
+	if err == nil || strings.Contains(err.Error(), "run as root") {
+		t.Errorf("auto without tracefs, as root: %v (no advice to run as root)", err)
+	}
 }
 
 func TestChooseOffsets(t *testing.T) {
@@ -227,17 +233,26 @@ func TestPlanListen(t *testing.T) {
 	offs := Offsets{"OFF_SOCKET_SK": 24}
 	calls := 0
 	load := func() (Offsets, error) { calls++; return offs, nil }
-	p, err := planListen(ListenConfig{}, Features{ListenTracepoints: true, BTF: true}, load)
+	host := Features{ListenTracepoints: true, BTF: true}
+	p, err := planListen(ListenConfig{}, host, host, load)
 	if err != nil || p.Attach != AttachTracepoint || p.Offsets != OffsetsBTF || !reflect.DeepEqual(p.OffsetValues, offs) {
 		t.Errorf("plan %+v, %v", p, err)
 	}
-	p, err = planListen(ListenConfig{Offsets: OffsetsHeaders}, Features{Kprobes: true, BTF: true}, load)
+	vm := Features{Kprobes: true, BTF: true}
+	p, err = planListen(ListenConfig{Offsets: OffsetsHeaders}, vm, vm, load)
 	if err != nil || p.Attach != AttachKretprobe || p.Offsets != OffsetsHeaders || p.OffsetValues != nil || calls != 1 {
 		t.Errorf("plan %+v, %v (BTF read %d times)", p, err, calls)
 	}
 	failing := func() (Offsets, error) { return nil, errors.New("bad BTF") }
-	if _, err := planListen(ListenConfig{}, Features{Kprobes: true, BTF: true}, failing); err == nil {
+	if _, err := planListen(ListenConfig{}, vm, vm, failing); err == nil {
 		t.Error("BTF error swallowed")
+	}
+	// --ebpf --attach fentry on a kernel without BTF: the strategy as
+	// asked, the offsets from the headers.
+	noBTF := Features{Kprobes: true}
+	p, err = planListen(ListenConfig{Attach: AttachFentry}, Features{Kprobes: true, ListenTracepoints: true, BTF: true}, noBTF, failing)
+	if err != nil || p.Attach != AttachFentry || p.Offsets != OffsetsHeaders {
+		t.Errorf("fentry text without BTF: plan %+v, %v", p, err)
 	}
 }
 

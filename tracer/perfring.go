@@ -373,10 +373,6 @@ func mapUpdateU32(mapFD int, key, value uint32) error {
 	return nil
 }
 
-// bpfMapTypePerfEventArray is BPF_MAP_TYPE_PERF_EVENT_ARRAY, the map type of
-// BPF_PERF_OUTPUT tables.
-const bpfMapTypePerfEventArray = 4
-
 // mapType returns the type of a BPF map (BPF_OBJ_GET_INFO_BY_FD).
 func mapType(mapFD int) (uint32, error) {
 	// The head of struct bpf_map_info: type, id, key_size, value_size,
@@ -391,7 +387,7 @@ func mapType(mapFD int) (uint32, error) {
 		infoLen: uint32(unsafe.Sizeof(*info)),
 		info:    uint64(uintptr(unsafe.Pointer(info))),
 	}
-	_, _, errno := unix.Syscall(unix.SYS_BPF, 15 /* BPF_OBJ_GET_INFO_BY_FD */, uintptr(unsafe.Pointer(attr)), unsafe.Sizeof(*attr))
+	_, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_OBJ_GET_INFO_BY_FD, uintptr(unsafe.Pointer(attr)), unsafe.Sizeof(*attr))
 	runtime.KeepAlive(info)
 	if errno != 0 {
 		return 0, fmt.Errorf("map info: %w", errno)

@@ -195,8 +195,9 @@ func Open(spec Spec) (*Session, error) {
 	s.probes = probes
 	tables := spec.PerfTables
 	if spec.AutoPerf {
+		counters := perfArrays(spec.Source)
 		for _, name := range s.prog.perfTables() {
-			if !slices.Contains(tables, name) {
+			if !slices.Contains(tables, name) && !slices.Contains(counters, name) {
 				tables = append(tables, name)
 			}
 		}

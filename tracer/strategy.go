@@ -74,7 +74,11 @@ func ChooseAttach(req Attach, f Features) (Attach, string, error) {
 		case f.ListenTracepoints:
 			return AttachTracepoint, "no kprobes in this kernel: using tracepoints syscalls:sys_{enter,exit}_listen and sock:inet_sock_set_state", nil
 		case f.TracepointsErr != nil:
-			return "", "", fmt.Errorf("%w, and the listen tracepoints cannot be looked for: %v (run as root, or choose with --attach)", ErrNoKprobes, f.TracepointsErr)
+			hint := ""
+			if errors.Is(f.TracepointsErr, os.ErrPermission) {
+				hint = " (run as root, or choose with --attach)"
+			}
+			return "", "", fmt.Errorf("%w, and the listen tracepoints cannot be looked for: %v%s", ErrNoKprobes, f.TracepointsErr, hint)
 		}
 		return "", "", fmt.Errorf("%w, and no listen tracepoints (syscalls:sys_enter_listen, syscalls:sys_exit_listen, sock:inet_sock_set_state): nothing to attach to", ErrNoKprobes)
 	case AttachKprobe, AttachKretprobe:

@@ -26,7 +26,7 @@ func TestTutorial(t *testing.T) {
 	netns := initialNetns
 	hello := startEvtrace(t, "hello", "tutorial", "hello", "--format", "{1} {5}")
 	perf := startEvtrace(t, "perf", "tutorial", "perf", "-o", "json")
-	waitReady(t, 10*time.Minute, hello, perf)
+	waitReady(t, 5*time.Minute, hello, perf)
 	tid, port := listenFromThread(t, unix.AF_INET, "127.0.0.1", 41, -1)
 	expect(t, hello, fmt.Sprintf("%d Hello World!", tid))
 	expect(t, perf, fmt.Sprintf(`{"laddr":2130706433,"lport":%d,"netns":%d,"backlog":41}`, port, netns))
@@ -49,7 +49,7 @@ func TestTutorial(t *testing.T) {
 		}},
 	} {
 		e := startEvtrace(t, s.name, "tutorial", s.name, "--format", "{5}")
-		waitReady(t, 10*time.Minute, e)
+		waitReady(t, 4*time.Minute, e)
 		_, port := listenFromThread(t, unix.AF_INET, "127.0.0.1", s.backlog, -1)
 		for _, w := range s.want(port) {
 			expect(t, e, w)
