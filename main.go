@@ -105,8 +105,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Usage:     "turn kernel function calls into events (eBPF, via bcc)",
 		UsageText: "evtrace COMMAND [options]",
 		Description: `evtrace attaches small C programs to kernel functions, compiles them at
-run time with libbcc against the kernel's headers, and prints what they
-report. It needs root, a kernel with kprobes (>= 4.4) and kernel headers.
+run time with libbcc against the kernel's headers (or loads an object that
+clang compiled once: listen --backend), and prints what they report. It
+needs root and kernel headers (with BTF, another release's do). Probes on
+functions need kprobes (Linux >= 4.4); listen also works without them,
+through tracepoints (>= 4.16).
 
 Examples:
    sudo evtrace listen                 # every TCP listen() on the machine
@@ -139,9 +142,10 @@ func listenCommand() *cli.Command {
 		Name:      "listen",
 		Usage:     "report every TCP listen() on the machine (like bcc's solisten)",
 		UsageText: "evtrace listen [options]",
-		Description: `A kprobe on inet_listen reports each listen() on an IPv4 or IPv6 stream
-socket: time, PID, task name, protocol, backlog, local port and address
-(and network namespace with --show-netns or -o json).
+		Description: `A probe on inet_listen (a kretprobe by default; tracepoints on a kernel
+without kprobes; see --attach) reports each listen() on an IPv4 or IPv6
+stream socket: time, PID, task name, protocol, backlog, result, local port
+and address (and network namespace with --show-netns or -o json).
 
 In perf mode (default) each event is a struct sent through per-CPU perf
 buffers; lost events are reported on stderr. In debug mode the probe calls
@@ -156,8 +160,8 @@ Examples:
    sudo evtrace listen -n 4026531840      # that network namespace only
    sudo evtrace listen -o json            # one JSON object per event
    sudo evtrace listen --mode debug       # the tutorial's trace_pipe way
-   sudo evtrace listen --kernel-source /usr/src/linux-headers-6.1.0-56-amd64
-   evtrace listen --ebpf                  # print the C program and exit`,
+   sudo evtrace listen --kernel-source /path/to/linux-headers   # one full tree
+   evtrace listen --ebpf --attach kretprobe   # print the C program and exit (no root)`,
 		Flags:        listenFlags(),
 		OnUsageError: onUsageError,
 		Action:       listenAction,
@@ -167,18 +171,18 @@ Examples:
 // listenFlags are the flags of evtrace listen and evtrace compile listen.
 func listenFlags() []cli.Flag {
 	return append([]cli.Flag{
-		&cli.StringFlag{Name: "mode", Value: "perf", Usage: "output path: perf (BPF_PERF_OUTPUT) or debug (bpf_trace_printk)"},
-		&cli.StringFlag{Name: "attach", Value: "auto", Usage: "how to attach: auto, kprobe, kretprobe, tracepoint or fentry"},
-		&cli.StringFlag{Name: "offsets", Value: "auto", Usage: "struct offsets from: auto, btf (the running kernel) or headers"},
+		&cli.StringFlag{Name: "mode", Value: "perf", Usage: "output path `MODE`: perf (BPF_PERF_OUTPUT) or debug (bpf_trace_printk)"},
+		&cli.StringFlag{Name: "attach", Value: "auto", Usage: "how to attach (`HOW`): auto, kprobe, kretprobe, tracepoint or fentry"},
+		&cli.StringFlag{Name: "offsets", Value: "auto", Usage: "struct offsets from `SOURCE`: auto, btf (the running kernel) or headers"},
 		&cli.StringFlag{Name: "pid", Aliases: []string{"p"}, Usage: "trace this process `PID` only (filtered in the kernel)"},
 		&cli.StringFlag{Name: "netns", Aliases: []string{"n"}, Usage: "trace this network namespace only, by `INODE` (as in /proc/PID/ns/net)"},
 		&cli.BoolFlag{Name: "show-netns", Usage: "add the NETNS column (perf mode)"},
 		&cli.BoolFlag{Name: "ebpf", Usage: "print the final C text and exit"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json (one object per line)"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "`FORMAT`: text or json (one object per line)"},
 		&cli.StringFlag{Name: "kernel-source", Usage: "kernel headers tree `DIR` (passed to bcc as BCC_KERNEL_SOURCE)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say which kernel headers were used"},
-		&cli.StringFlag{Name: "backend", Value: "auto", Usage: "compile and load with: auto, bcc (libbcc at every start) or elf (clang once, cached; gobpf/elf)"},
-		&cli.StringFlag{Name: "cache-dir", Value: tracer.DefaultCacheDir, Usage: "where the elf backend keeps compiled objects"},
+		&cli.StringFlag{Name: "backend", Value: "auto", Usage: "compile and load with `BACKEND`: auto, bcc (libbcc at every start) or elf (clang once, cached; gobpf/elf)"},
+		&cli.StringFlag{Name: "cache-dir", Value: tracer.DefaultCacheDir, Usage: "`DIR` where the elf backend keeps compiled objects"},
 	}, perfFlags()...)
 }
 
@@ -354,7 +358,7 @@ func reportStale(stderr io.Writer, s interface {
 // perfFlags tune the perf rings, for the commands that read them.
 func perfFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "perf-pages", Value: tracer.DefaultPerfPages, Usage: "perf ring size per CPU, in pages (a power of two)"},
+		&cli.IntFlag{Name: "perf-pages", Value: tracer.DefaultPerfPages, Usage: "perf ring size per CPU, in `N` pages (a power of two)"},
 		&cli.IntFlag{Name: "perf-wakeup", Value: 0, Usage: "wake evtrace every `N` records (1 = every record, as bcc); 0: when a ring is a quarter full. Rings are read every 100ms anyway"},
 	}
 }

@@ -22,13 +22,13 @@ import (
 // The flags that evtrace run and evtrace tutorial share.
 func programFlags() []cli.Flag {
 	return append([]cli.Flag{
-		&cli.StringSliceFlag{Name: "define", Aliases: []string{"D"}, Usage: "pass `NAME[=VALUE]` to the compiler as -D (repeatable)"},
+		&cli.StringSliceFlag{Name: "define", Aliases: []string{"D"}, Usage: "pass `DEF` (NAME or NAME=VALUE) to the compiler as -D (repeatable)"},
 		&cli.StringFlag{Name: "cflags", Usage: "more compiler `FLAGS`, separated by spaces"},
 		&cli.StringSliceFlag{Name: "attach", Usage: "attach a program explicitly: `KIND:TARGET=PROGRAM`, KIND one of kprobe, kretprobe, tracepoint (TARGET CATEGORY:EVENT), raw_tracepoint, fentry, fexit (repeatable)"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json (one object per event)"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "`FORMAT`: text or json (one object per event)"},
 		&cli.StringFlag{Name: "format", Usage: "print trace_pipe lines as `FMT`, bcc's trace_print style: {0} task, {1} pid, {2} cpu, {3} flags, {4} time, {5} message"},
-		&cli.DurationFlag{Name: "duration", Usage: "stop after `DURATION` (e.g. 10s)"},
-		&cli.IntFlag{Name: "count", Usage: "stop after `N` events"},
+		&cli.DurationFlag{Name: "duration", Usage: "stop after `DURATION` (e.g. 10s; 0: no limit)"},
+		&cli.IntFlag{Name: "count", Usage: "stop after `N` events (0: no limit)"},
 		&cli.BoolFlag{Name: "ebpf", Usage: "print the C text and exit"},
 		&cli.StringFlag{Name: "kernel-source", Usage: "kernel headers tree `DIR` (passed to bcc as BCC_KERNEL_SOURCE)"},
 	}, perfFlags()...)
@@ -42,7 +42,8 @@ func runCommand() *cli.Command {
 		Description: `The runtime for any probe, as bcc's BPF(src_file=...) is. Functions are
 attached by their names: kprobe__FUNC, kretprobe__FUNC (sys_NAME becomes the
 kernel's syscall function, e.g. __x64_sys_NAME), tracepoint__CATEGORY__EVENT
-(what TRACEPOINT_PROBE(CATEGORY, EVENT) defines), raw_tracepoint__EVENT;
+(what TRACEPOINT_PROBE(CATEGORY, EVENT) defines), raw_tracepoint__EVENT,
+kfunc__FUNC and kretfunc__FUNC (KFUNC_PROBE, KRETFUNC_PROBE: fentry, fexit);
 other functions are left alone, or attached with --attach.
 
 Every BPF_PERF_OUTPUT table the program submits to is read, and each event

@@ -356,7 +356,7 @@ func TestListen(t *testing.T) {
 	for _, r := range runs {
 		all = append(all, r.evtrace)
 	}
-	waitReady(t, 10*time.Minute, all...)
+	waitReady(t, 14*time.Minute, all...)
 
 	select {
 	case <-compile.done:
