@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -99,13 +100,23 @@ func cacheCommand() *cli.Command {
 			},
 			{
 				Name:         "clear",
-				Usage:        "remove every cached object",
+				Usage:        "remove the cached objects evtrace made (other files are kept and counted)",
 				Flags:        []cli.Flag{dirFlag},
 				OnUsageError: onUsageError,
 				Action: func(c *cli.Context) error {
 					cache := tracer.Cache{Dir: c.String("cache-dir")}
-					n, err := cache.Clear()
-					fmt.Fprintf(c.App.ErrWriter, "evtrace: removed %d objects from %s\n", n, cache.Dir)
+					res, err := cache.Clear()
+					if errors.Is(err, tracer.ErrUntrusted) {
+						return err
+					}
+					msg := fmt.Sprintf("evtrace: removed %d objects from %s", res.Objects, cache.Dir)
+					if res.Stale > 0 {
+						msg += fmt.Sprintf(", and %d leftovers of interrupted runs", res.Stale)
+					}
+					if res.Kept > 0 {
+						msg += fmt.Sprintf("; kept %d files evtrace did not make (or not safely: links, other owners)", res.Kept)
+					}
+					fmt.Fprintln(c.App.ErrWriter, msg)
 					return err
 				},
 			},

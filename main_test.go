@@ -215,8 +215,33 @@ func TestCompilerEndsProcess(t *testing.T) {
 	}
 }
 
+// rootTempDir returns a new directory that only root can write, with
+// parents only root can write (/run): a directory evtrace accepts as a
+// cache. t.TempDir, under /tmp, is refused.
+func rootTempDir(t *testing.T) string {
+	t.Helper()
+	requireRoot(t)
+	dir, err := os.MkdirTemp("/run", "evtrace-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("needs root")
+	}
+	t.Skip("needs root")
+}
+
 func TestCacheCommands(t *testing.T) {
-	dir := t.TempDir()
+	dir := rootTempDir(t)
 	code, stdout, stderr := runCLI("cache", "ls", "--cache-dir", dir)
 	if code != 0 || !strings.HasPrefix(stdout, "KEY") || !strings.Contains(stderr, "0 objects in "+dir) {
 		t.Errorf("cache ls: exit %d, stdout %q, stderr %q", code, stdout, stderr)
@@ -224,6 +249,69 @@ func TestCacheCommands(t *testing.T) {
 	code, _, stderr = runCLI("cache", "clear", "--cache-dir", dir)
 	if code != 0 || !strings.Contains(stderr, "removed 0 objects from "+dir) {
 		t.Errorf("cache clear: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// The operator's audit: user nobody plants an object in a cache directory
+// it can write, before root's first run. Root's evtrace refuses the
+// directory in one line (naming it and the fix) and loads nothing; cache
+// ls and clear refuse it too and remove nothing.
+func TestSharedCacheDirectoryRefused(t *testing.T) {
+	requireBPF(t)
+	bin := evtraceBinary(t)
+	for _, mode := range []string{"0777", "1777"} {
+		t.Run(mode, func(t *testing.T) {
+			base := rootTempDir(t)
+			os.Chmod(base, 0o755)
+			shared := filepath.Join(base, "shared")
+			if out, err := exec.Command("install", "-d", "-m", mode, shared).CombinedOutput(); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			// The key is a hash of public inputs: nobody can compute the
+			// object root's next run will look for. Here root compiles it
+			// into a private cache and nobody copies it into the shared one.
+			private := rootTempDir(t)
+			os.Chmod(private, 0o755)
+			out, err := exec.Command(bin, "compile", "listen", "--cache-dir", private).Output()
+			if err != nil {
+				t.Fatalf("compile listen: %v", err)
+			}
+			obj := strings.TrimSpace(string(out))
+			planted := filepath.Join(shared, filepath.Base(obj))
+			meta := strings.TrimSuffix(obj, ".o") + ".json"
+			os.Chmod(obj, 0o644)
+			os.Chmod(meta, 0o644)
+			nobody := exec.Command("cp", obj, meta, shared)
+			nobody.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+			if out, err := nobody.CombinedOutput(); err != nil {
+				t.Fatalf("as nobody: %v: %s", err, out)
+			}
+			for _, args := range [][]string{
+				{"listen", "--cache-dir", shared},
+				{"listen", "--backend", "elf", "--cache-dir", shared},
+				{"cache", "ls", "--cache-dir", shared},
+				{"cache", "clear", "--cache-dir", shared},
+			} {
+				// Bounded: an evtrace that took the planted object would
+				// trace until stopped.
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, bin, args...)
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				err := cmd.Run()
+				var exit *exec.ExitError
+				msg := strings.TrimSpace(stderr.String())
+				if !errors.As(err, &exit) || exit.ExitCode() != 1 || strings.Count(msg, "\n") != 0 ||
+					!strings.Contains(msg, shared) || !strings.Contains(msg, "writable by group or others") ||
+					!strings.Contains(msg, "chmod go-w") || strings.Contains(msg, "tracing") {
+					t.Errorf("%v: %v, stderr %q; want exit 1 and one line refusing %s", args, err, msg, shared)
+				}
+			}
+			if _, err := os.Stat(planted); err != nil {
+				t.Errorf("the planted file was removed: %v", err)
+			}
+		})
 	}
 }
 
@@ -249,5 +337,72 @@ func TestWhileOpening(t *testing.T) {
 	whileOpening(ctx, func() { stopped++ }, &stderr)()
 	if stopped != 0 || stderr.Len() != 0 {
 		t.Errorf("without a signal: stop called %d times, stderr %q", stopped, stderr.String())
+	}
+}
+
+// processesMentioning returns the PIDs whose command line contains s.
+func processesMentioning(s string) []int {
+	var pids []int
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		var pid int
+		if _, err := fmt.Sscanf(d.Name(), "%d", &pid); err != nil {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline")); err == nil && bytes.Contains(b, []byte(s)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// SIGKILL during a compile into the cache: the compiler dies with evtrace
+// (no orphaned clang), its files are in the cache's own area (not /tmp),
+// and the next run removes what the dead one left.
+func TestKilledCompileLeavesNothing(t *testing.T) {
+	requireBPF(t)
+	bin := evtraceBinary(t)
+	cache := filepath.Join(rootTempDir(t), "objects")
+	cmd := exec.Command(bin, "compile", "listen", "--mode", "debug", "--cache-dir", cache)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var compiler []int
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && len(compiler) == 0; time.Sleep(5 * time.Millisecond) {
+		for _, pid := range processesMentioning(cache) {
+			if pid != cmd.Process.Pid {
+				compiler = append(compiler, pid)
+			}
+		}
+	}
+	if len(compiler) == 0 {
+		t.Fatal("never saw the compiler run with files in the cache directory")
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		left := processesMentioning(cache)
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("compiler processes %v outlived the killed evtrace", left)
+		}
+	}
+	dead, _ := filepath.Glob(filepath.Join(cache, ".cc-*"))
+	if len(dead) == 0 {
+		t.Fatal("the killed run left no compile directory: was it killed during the compile?")
+	}
+	if out, err := exec.Command(bin, "compile", "listen", "--mode", "debug", "--cache-dir", cache).CombinedOutput(); err != nil {
+		t.Fatalf("compile again: %v: %s", err, out)
+	}
+	for _, d := range dead {
+		if _, err := os.Lstat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is still there after the next run: %v", d, err)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(cache, ".*")); len(left) != 0 {
+		t.Errorf("leftovers after a clean run: %v", left)
 	}
 }

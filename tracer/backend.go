@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -119,7 +121,12 @@ func (b *elfBuild) object(ctx context.Context, cache Cache) (obj []byte, status 
 	if err != ErrCacheMiss {
 		why = err.Error()
 	}
-	obj, took, err := compileELF(ctx, b.tools, b.name, b.text, b.cflags, b.roots)
+	tmp, err := cache.compileDir()
+	if err != nil {
+		return nil, "", err
+	}
+	defer os.RemoveAll(tmp)
+	obj, took, err := compileELF(ctx, b.tools, tmp, b.name, b.text, b.cflags, b.roots)
 	if err != nil {
 		return nil, "", err
 	}
@@ -163,7 +170,11 @@ func openProgram(spec Spec, headers Headers, rel string) (prog program, report B
 			why = "auto: not elf: " + firstLine(perr.Error())
 			break
 		}
-		if obj, _, gerr := cache.Get(b.inputs.Key()); gerr == nil {
+		obj, _, gerr := cache.Get(b.inputs.Key())
+		if errors.Is(gerr, ErrUntrusted) {
+			return nil, report, nil, gerr
+		}
+		if gerr == nil {
 			prog, err := loadELF(obj, spec.PerfTables)
 			if err == nil {
 				return prog, BackendReport{Backend: BackendELF, Why: "auto: a cached object", Cache: "hit", Key: b.inputs.Key()}, nil, nil
@@ -225,8 +236,7 @@ func Compile(spec Spec) (CompileResult, error) {
 		return CompileResult{}, err
 	}
 	key := b.inputs.Key()
-	obj, _ := cache.paths(key)
-	return CompileResult{Key: key, Status: status, Path: obj}, nil
+	return CompileResult{Key: key, Status: status, Path: filepath.Join(cache.Dir, key+".o")}, nil
 }
 
 func firstLine(s string) string {

@@ -10,9 +10,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // DefaultCacheDir is where compiled objects are kept (--cache-dir).
@@ -62,24 +67,65 @@ type CacheEntry struct {
 	CompileMS int64     `json:"compile_ms"`
 }
 
-// Cache is a directory of compiled objects, KEY.o with KEY.json.
+// Cache is a directory of compiled objects, KEY.o with KEY.json. The
+// directory and its parents must pass evtrace's ownership checks (see
+// trust.go): a cache another user could write is refused, never read.
 type Cache struct {
 	Dir string
 }
 
-func (c Cache) paths(key string) (obj, meta string) {
-	return filepath.Join(c.Dir, key+".o"), filepath.Join(c.Dir, key+".json")
+// cacheCheck is how a cache directory is checked.
+func (c Cache) cacheCheck() dirCheck {
+	return dirCheck{use: "object cache", fix: fmt.Sprintf("chmod go-w %s, or name another --cache-dir", c.Dir)}
 }
+
+// dir returns the checked cache directory; a missing one is reported
+// with an error wrapping os.ErrNotExist.
+func (c Cache) dir() (string, error) { return c.cacheCheck().check(c.Dir) }
+
+// ensureDir returns the checked cache directory, made (mode 0700) if it
+// is missing.
+func (c Cache) ensureDir() (string, error) { return c.cacheCheck().ensure(c.Dir, 0o700) }
+
+// Check verifies that the cache directory is safe to use, if it exists.
+func (c Cache) Check() error {
+	_, err := c.dir()
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// keyRe is the form of a cache key: what Key returns.
+var keyRe = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // ErrCacheMiss means there is no usable object for a key.
 var ErrCacheMiss = errors.New("not in the cache")
 
+// Objects and entries larger than these are not evtrace's.
+const (
+	maxObjectSize = 64 << 20
+	maxEntrySize  = 64 << 10
+)
+
 // Get returns the object stored for key, checked against its entry: an
 // object that is missing, truncated, altered or not a BPF ELF file is
-// removed and reported as a miss with the reason, never returned.
+// removed and reported as a miss with the reason, never returned. A cache
+// directory or file another user could have written is an error
+// (ErrUntrusted), not a miss.
 func (c Cache) Get(key string) ([]byte, CacheEntry, error) {
-	objPath, metaPath := c.paths(key)
-	metaText, err := os.ReadFile(metaPath)
+	if !keyRe.MatchString(key) {
+		return nil, CacheEntry{}, fmt.Errorf("cache: bad key %q", key)
+	}
+	dir, err := c.dir()
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, CacheEntry{}, ErrCacheMiss
+	}
+	if err != nil {
+		return nil, CacheEntry{}, err
+	}
+	objPath, metaPath := filepath.Join(dir, key+".o"), filepath.Join(dir, key+".json")
+	metaText, err := readTrusted(metaPath, maxEntrySize)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, CacheEntry{}, ErrCacheMiss
 	}
@@ -95,7 +141,10 @@ func (c Cache) Get(key string) ([]byte, CacheEntry, error) {
 	if err := json.Unmarshal(metaText, &e); err != nil || e.Key != key {
 		return bad("unreadable")
 	}
-	obj, err := os.ReadFile(objPath)
+	obj, err := readTrusted(objPath, maxObjectSize)
+	if errors.Is(err, ErrUntrusted) {
+		return nil, CacheEntry{}, fmt.Errorf("cache: %w", err)
+	}
 	if err != nil {
 		return bad("missing its object")
 	}
@@ -125,12 +174,17 @@ func checkBPFObject(obj []byte) error {
 	return nil
 }
 
-// Put stores obj under e.Key. Files are written under temporary names and
-// renamed, object first: a reader sees a complete entry or none, and two
-// processes storing the same key at once both succeed.
+// Put stores obj under e.Key, making the cache directory (mode 0700) if
+// it is missing. Files are written under temporary names and renamed,
+// object first: a reader sees a complete entry or none, and two processes
+// storing the same key at once both succeed.
 func (c Cache) Put(obj []byte, e CacheEntry) error {
-	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
-		return fmt.Errorf("cache: %w", err)
+	if !keyRe.MatchString(e.Key) {
+		return fmt.Errorf("cache: bad key %q", e.Key)
+	}
+	dir, err := c.ensureDir()
+	if err != nil {
+		return err
 	}
 	sum := sha256.Sum256(obj)
 	e.Size = int64(len(obj))
@@ -139,15 +193,25 @@ func (c Cache) Put(obj []byte, e CacheEntry) error {
 	if err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
-	objPath, metaPath := c.paths(e.Key)
-	if err := writeAtomic(objPath, obj); err != nil {
+	if err := writeAtomic(dir, e.Key+".o", obj); err != nil {
 		return err
 	}
-	return writeAtomic(metaPath, append(meta, '\n'))
+	return writeAtomic(dir, e.Key+".json", append(meta, '\n'))
 }
 
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+// Temporary names in the cache directory carry the PID of the process
+// that made them, so that a later run can tell a dead run's leftovers
+// from a live one's: .tmp-PID-* files being written, .cc-PID-* compile
+// directories.
+const (
+	tmpPrefix     = ".tmp-"
+	compilePrefix = ".cc-"
+)
+
+// writeAtomic writes name in dir through a new temporary file (O_EXCL,
+// mode 0600, never a link) renamed into place.
+func writeAtomic(dir, name string, data []byte) error {
+	f, err := os.CreateTemp(dir, fmt.Sprintf("%s%d-*", tmpPrefix, os.Getpid()))
 	if err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
@@ -155,27 +219,96 @@ func writeAtomic(path string, data []byte) error {
 	cerr := f.Close()
 	if err := errors.Join(werr, cerr); err != nil {
 		os.Remove(f.Name())
-		return fmt.Errorf("cache: write %s: %w", path, err)
+		return fmt.Errorf("cache: write %s: %w", name, err)
 	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if err := os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
 		os.Remove(f.Name())
 		return fmt.Errorf("cache: %w", err)
 	}
 	return nil
 }
 
-// List returns the entries, newest first. Entries that cannot be read are
-// listed with only their key.
+// compileDir makes a private directory for one compile in the cache's
+// temporary area (made if missing), after removing what dead runs left.
+// The caller removes it.
+func (c Cache) compileDir() (string, error) {
+	dir, err := c.ensureDir()
+	if err != nil {
+		return "", err
+	}
+	c.removeDead(dir)
+	d, err := os.MkdirTemp(dir, fmt.Sprintf("%s%d-*", compilePrefix, os.Getpid()))
+	if err != nil {
+		return "", fmt.Errorf("cache: %w", err)
+	}
+	return d, nil
+}
+
+// removeDead removes the temporary files and compile directories of
+// evtrace processes that no longer run (killed during a compile or a
+// write), and returns how many it removed.
+func (c Cache) removeDead(dir string) int {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		name := e.Name()
+		var rest string
+		switch {
+		case strings.HasPrefix(name, tmpPrefix) && e.Type().IsRegular():
+			rest = strings.TrimPrefix(name, tmpPrefix)
+		case strings.HasPrefix(name, compilePrefix) && e.IsDir():
+			rest = strings.TrimPrefix(name, compilePrefix)
+		default:
+			continue
+		}
+		pidText, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 || processAlive(pid) {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		fi, err := os.Lstat(path)
+		if err != nil || !trustedOwner(fi.Sys().(*syscall.Stat_t).Uid) {
+			continue
+		}
+		if os.RemoveAll(path) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// processAlive says whether a process with this PID exists.
+func processAlive(pid int) bool {
+	err := unix.Kill(pid, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
+}
+
+// List returns the entries, newest first. A missing cache directory has
+// none. Entries that cannot be read are listed with only their key.
 func (c Cache) List() ([]CacheEntry, error) {
-	names, err := filepath.Glob(filepath.Join(c.Dir, "*.json"))
+	dir, err := c.dir()
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
 	var entries []CacheEntry
-	for _, n := range names {
-		key := strings.TrimSuffix(filepath.Base(n), ".json")
+	for _, f := range files {
+		key, ok := strings.CutSuffix(f.Name(), ".json")
+		if !ok || !keyRe.MatchString(key) {
+			continue
+		}
 		e := CacheEntry{Key: key}
-		if b, err := os.ReadFile(n); err == nil {
+		if b, err := readTrusted(filepath.Join(dir, f.Name()), maxEntrySize); err == nil {
 			json.Unmarshal(b, &e)
 		}
 		entries = append(entries, e)
@@ -184,22 +317,83 @@ func (c Cache) List() ([]CacheEntry, error) {
 	return entries, nil
 }
 
-// Clear removes every entry (and leftovers of interrupted writes) and
-// returns how many objects it removed.
-func (c Cache) Clear() (int, error) {
-	var n int
+// ClearResult says what Clear did.
+type ClearResult struct {
+	Objects int // entries (object and description) removed
+	Stale   int // leftovers of dead runs removed
+	Kept    int // files left alone: not made by evtrace, or not safely
+}
+
+// Clear removes the entries evtrace made, and what dead runs left behind.
+// An entry is evtrace's when both its files have evtrace's names, are
+// regular files (never a link) owned by root or the user running evtrace,
+// and the description names the object's key. Anything else is kept and
+// counted.
+func (c Cache) Clear() (ClearResult, error) {
+	var res ClearResult
+	dir, err := c.dir()
+	if errors.Is(err, os.ErrNotExist) {
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Stale = c.removeDead(dir)
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		return res, fmt.Errorf("cache: %w", err)
+	}
 	var errs []error
-	for _, pattern := range []string{"*.o", "*.json", ".tmp-*"} {
-		names, _ := filepath.Glob(filepath.Join(c.Dir, pattern))
-		for _, name := range names {
-			if err := os.Remove(name); err != nil {
-				errs = append(errs, err)
-				continue
+	seen := map[string]bool{}
+	for _, f := range files {
+		name := f.Name()
+		key := strings.TrimSuffix(strings.TrimSuffix(name, ".o"), ".json")
+		if !keyRe.MatchString(key) || key == name {
+			res.Kept++
+			continue
+		}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		objPath, metaPath := filepath.Join(dir, key+".o"), filepath.Join(dir, key+".json")
+		if !ownEntry(key, objPath, metaPath) {
+			for _, p := range []string{objPath, metaPath} {
+				if _, err := os.Lstat(p); err == nil {
+					res.Kept++
+				}
 			}
-			if strings.HasSuffix(name, ".o") {
-				n++
+			continue
+		}
+		for _, p := range []string{objPath, metaPath} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
 			}
 		}
+		res.Objects++
 	}
-	return n, errors.Join(errs...)
+	return res, errors.Join(errs...)
+}
+
+// ownEntry says whether key's files are an entry evtrace wrote: a
+// trusted description naming key, and an object that is a trusted
+// regular file, or none (an entry whose object was lost).
+func ownEntry(key, objPath, metaPath string) bool {
+	b, err := readTrusted(metaPath, maxEntrySize)
+	if err != nil {
+		return false
+	}
+	var e CacheEntry
+	if json.Unmarshal(b, &e) != nil || e.Key != key {
+		return false
+	}
+	f, _, err := openTrusted(objPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
 }

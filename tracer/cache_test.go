@@ -61,7 +61,7 @@ func testObject(t *testing.T) []byte {
 }
 
 func TestCacheGetPut(t *testing.T) {
-	c := Cache{Dir: filepath.Join(t.TempDir(), "objects")}
+	c := Cache{Dir: filepath.Join(trustedTempDir(t), "objects")}
 	obj := testObject(t)
 	if err := checkBPFObject(obj); err != nil {
 		t.Fatalf("test object: %v", err)
@@ -81,8 +81,8 @@ func TestCacheGetPut(t *testing.T) {
 	if err != nil || len(entries) != 1 || entries[0].Key != key {
 		t.Fatalf("List: %+v, %v", entries, err)
 	}
-	if n, err := c.Clear(); n != 1 || err != nil {
-		t.Fatalf("Clear: %d, %v", n, err)
+	if res, err := c.Clear(); res.Objects != 1 || err != nil {
+		t.Fatalf("Clear: %+v, %v", res, err)
 	}
 	if entries, _ := c.List(); len(entries) != 0 {
 		t.Fatalf("after Clear: %+v", entries)
@@ -102,12 +102,12 @@ func TestCacheRejectsDamagedObjects(t *testing.T) {
 		"entry garbled":  func(_, m string) error { return os.WriteFile(m, []byte("{"), 0o644) },
 	} {
 		t.Run(name, func(t *testing.T) {
-			c := Cache{Dir: t.TempDir()}
+			c := Cache{Dir: trustedTempDir(t)}
 			key := CacheInputs{Source: name}.Key()
 			if err := c.Put(obj, CacheEntry{Key: key}); err != nil {
 				t.Fatal(err)
 			}
-			o, m := c.paths(key)
+			o, m := filepath.Join(c.Dir, key+".o"), filepath.Join(c.Dir, key+".json")
 			if err := damage(o, m); err != nil {
 				t.Fatal(err)
 			}
@@ -128,7 +128,7 @@ func TestCacheRejectsDamagedObjects(t *testing.T) {
 }
 
 func TestCacheRejectsNonBPFObjects(t *testing.T) {
-	c := Cache{Dir: t.TempDir()}
+	c := Cache{Dir: trustedTempDir(t)}
 	self, err := os.ReadFile("/proc/self/exe")
 	if err != nil {
 		t.Fatal(err)

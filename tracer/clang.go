@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -115,19 +117,15 @@ func elfCFlags(extra []string) []string {
 	return append(flags, extra...)
 }
 
-// compileELF compiles text into a BPF object against the headers in roots.
-func compileELF(ctx context.Context, tools clangTools, name, text string, cflags []string, roots []string) ([]byte, time.Duration, error) {
+// compileELF compiles text into a BPF object against the headers in roots,
+// with its files in dir: a private directory (the cache's compile area).
+func compileELF(ctx context.Context, tools clangTools, dir, name, text string, cflags []string, roots []string) ([]byte, time.Duration, error) {
 	start := time.Now()
-	dir, err := os.MkdirTemp("", "evtrace-cc-")
-	if err != nil {
-		return nil, 0, fmt.Errorf("compile %s: %w", name, err)
-	}
-	defer os.RemoveAll(dir)
 	src := filepath.Join(dir, strings.TrimSuffix(filepath.Base(name), ".c")+".c")
-	if err := os.WriteFile(src, []byte(text), 0o644); err != nil {
+	if err := os.WriteFile(src, []byte(text), 0o600); err != nil {
 		return nil, 0, fmt.Errorf("compile %s: %w", name, err)
 	}
-	resource, err := exec.CommandContext(ctx, tools.clang, "-print-resource-dir").Output()
+	resource, err := runTool(ctx, tools.clang, "-print-resource-dir")
 	if err != nil {
 		return nil, 0, fmt.Errorf("compile %s: clang -print-resource-dir: %w", name, err)
 	}
@@ -152,13 +150,13 @@ func compileELF(ctx context.Context, tools clangTools, name, text string, cflags
 	bc := filepath.Join(dir, "probe.bc")
 	obj := filepath.Join(dir, "probe.o")
 	args = append(args, "-include", kconfig, "-emit-llvm", "-c", src, "-o", bc)
-	if out, err := exec.CommandContext(ctx, tools.clang, args...).CombinedOutput(); err != nil {
+	if out, err := runToolCombined(ctx, tools.clang, args...); err != nil {
 		return nil, 0, &CompileError{Name: name, Log: strings.TrimSpace(strings.ReplaceAll(string(out), src, name))}
 	}
-	if out, err := exec.CommandContext(ctx, tools.llc, "-march=bpf", "-filetype=obj", bc, "-o", obj).CombinedOutput(); err != nil {
+	if out, err := runToolCombined(ctx, tools.llc, "-march=bpf", "-filetype=obj", bc, "-o", obj); err != nil {
 		return nil, 0, &CompileError{Name: name, Log: "llc: " + strings.TrimSpace(string(out))}
 	}
-	b, err := os.ReadFile(obj)
+	b, err := readTrusted(obj, maxObjectSize)
 	if err != nil {
 		return nil, 0, fmt.Errorf("compile %s: %w", name, err)
 	}
@@ -171,4 +169,32 @@ func compileELF(ctx context.Context, tools clangTools, name, text string, cflags
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// toolCommand prepares a compiler run that dies with evtrace: the kernel
+// sends it SIGKILL when the thread that started it ends (Pdeathsig), so a
+// killed evtrace leaves no clang behind.
+func toolCommand(ctx context.Context, path string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+// runLocked runs cmd on a locked OS thread: Pdeathsig follows the thread
+// that forked, and Go may end an unlocked thread while the child runs.
+func runLocked(cmd *exec.Cmd, combined bool) ([]byte, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if combined {
+		return cmd.CombinedOutput()
+	}
+	return cmd.Output()
+}
+
+func runTool(ctx context.Context, path string, args ...string) ([]byte, error) {
+	return runLocked(toolCommand(ctx, path, args...), false)
+}
+
+func runToolCombined(ctx context.Context, path string, args ...string) ([]byte, error) {
+	return runLocked(toolCommand(ctx, path, args...), true)
 }

@@ -71,7 +71,7 @@ func collectListens(t *testing.T, tracers []*ListenTracer, want []int32, trigger
 
 func TestListenELFMatchesBCC(t *testing.T) {
 	requireELF(t)
-	cache := t.TempDir()
+	cache := trustedTempDir(t)
 	var tracers []*ListenTracer
 	for _, b := range []Backend{BackendBCC, BackendELF} {
 		tr, err := OpenListen(hostListenConfig(t, b, cache))
@@ -111,7 +111,7 @@ func TestListenELFMatchesBCC(t *testing.T) {
 
 func TestELFCacheRebuildsDamagedObject(t *testing.T) {
 	requireELF(t)
-	dir := t.TempDir()
+	dir := trustedTempDir(t)
 	cfg := hostListenConfig(t, BackendELF, dir)
 	open := func() *ListenTracer {
 		tr, err := OpenListen(cfg)
@@ -150,7 +150,7 @@ func TestELFCacheRebuildsDamagedObject(t *testing.T) {
 
 func TestAutoBackendFillsTheCache(t *testing.T) {
 	requireELF(t)
-	dir := t.TempDir()
+	dir := trustedTempDir(t)
 	cfg := hostListenConfig(t, BackendAuto, dir)
 	first, err := OpenListen(cfg)
 	if err != nil {
@@ -181,7 +181,7 @@ func TestELFCompileErrorShowsClang(t *testing.T) {
 		Probes:     []Probe{{Kind: Tracepoint, Target: "syscalls:sys_enter_getppid", Program: "tracepoint__syscalls__sys_enter_getppid"}},
 		Dialect:    true,
 		Backend:    BackendELF,
-		CacheDir:   t.TempDir(),
+		CacheDir:   trustedTempDir(t),
 		AnyHeaders: true,
 	})
 	var ce *CompileError

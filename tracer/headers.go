@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -50,6 +51,9 @@ func FindHeaders(s HeaderSearch) (Headers, error) {
 		if err := checkHeaderTree(named.dir); err != nil {
 			return Headers{}, fmt.Errorf("%w: %s %s: %v (Debian/Ubuntu install them with apt-get install linux-headers-%s)", ErrNoHeaders, named.how, named.dir, err, s.Release)
 		}
+		if err := checkHeadersOwner(named.dir); err != nil {
+			return Headers{}, err
+		}
 		return Headers{Dir: named.dir, Desc: named.dir + " (" + named.how + ")"}, nil
 	}
 
@@ -61,6 +65,11 @@ func FindHeaders(s HeaderSearch) (Headers, error) {
 	// Distributions split the tree: "build" holds the generated and arch
 	// files, "source" (or build itself) the rest. libbcc reads both.
 	if isDir(build) && (hasKconfig(build) || hasKconfig(source)) {
+		for _, dir := range []string{build, source} {
+			if err := checkHeadersOwner(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return Headers{}, err
+			}
+		}
 		return Headers{Desc: build}, nil
 	}
 	tried = append(tried, s.KHeaders)
@@ -84,6 +93,16 @@ func checkHeaderTree(dir string) error {
 		return fmt.Errorf("no include/generated/autoconf.h: the tree is not configured (with split packages, copy the -amd64 tree over the -common one)")
 	}
 	return nil
+}
+
+// checkHeadersOwner refuses a headers tree that another user could have
+// written: the probe is compiled from it and loaded as root. The tree's
+// top directory and its parents are checked (see trust.go), following
+// links owned by root, as /lib/modules/RELEASE/build is one.
+func checkHeadersOwner(dir string) error {
+	c := dirCheck{use: "kernel headers tree", finalLink: true, fix: "use a tree only root can write, such as the linux-headers package's"}
+	_, err := c.check(dir)
+	return err
 }
 
 func hasKconfig(dir string) bool {
@@ -112,7 +131,7 @@ func OtherReleaseHeaders(modulesDir, running, cacheDir string) (Headers, error) 
 	}
 	var releases []string
 	for _, e := range entries {
-		if e.Name() != running && isDir(filepath.Join(modulesDir, e.Name(), "build")) {
+		if e.Name() != running && isDir(filepath.Join(modulesDir, e.Name(), "build")) && checkHeadersOwner(filepath.Join(modulesDir, e.Name(), "build")) == nil {
 			releases = append(releases, e.Name())
 		}
 	}
@@ -125,7 +144,7 @@ func OtherReleaseHeaders(modulesDir, running, cacheDir string) (Headers, error) 
 			return Headers{Dir: build, Desc: build + ", " + desc, OtherRelease: true}, nil
 		}
 		source := filepath.Join(modulesDir, rel, "source")
-		if !isDir(source) {
+		if !isDir(source) || checkHeadersOwner(source) != nil {
 			continue
 		}
 		merged := filepath.Join(cacheDir, rel)
@@ -145,13 +164,18 @@ func OtherReleaseHeaders(modulesDir, running, cacheDir string) (Headers, error) 
 // the tree that has it (upper first). A dst made before from the same trees
 // is kept. Several processes may do this at once: each builds its own copy
 // and renames it into place, and a loser takes the winner's.
+//
+// The cache directory must pass the checks of trust.go (it is made, 0755,
+// when missing), and a stamp is believed only from a file evtrace could
+// have written.
 func mergeTrees(dst, lower, upper string) error {
 	stamp := lower + "\n" + upper + "\n"
-	if b, err := os.ReadFile(filepath.Join(dst, mergeStamp)); err == nil && string(b) == stamp {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	c := dirCheck{use: "headers cache", fix: fmt.Sprintf("chmod go-w %s", filepath.Dir(dst))}
+	if _, err := c.ensure(filepath.Dir(dst), 0o755); err != nil {
 		return err
+	}
+	if b, err := readTrusted(filepath.Join(dst, mergeStamp), 64<<10); err == nil && string(b) == stamp {
+		return nil
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dst), filepath.Base(dst)+".tmp")
 	if err != nil {
@@ -171,7 +195,7 @@ func mergeTrees(dst, lower, upper string) error {
 		if err = os.Rename(tmp, dst); err == nil {
 			return nil
 		}
-		if b, rerr := os.ReadFile(filepath.Join(dst, mergeStamp)); rerr == nil && string(b) == stamp {
+		if b, rerr := readTrusted(filepath.Join(dst, mergeStamp), 64<<10); rerr == nil && string(b) == stamp {
 			return nil // another process made it meanwhile
 		}
 		// A stale tree from other sources: move it aside, then remove it.

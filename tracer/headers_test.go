@@ -19,7 +19,7 @@ func touch(t *testing.T, path string) {
 }
 
 func TestFindHeaders(t *testing.T) {
-	root := t.TempDir()
+	root := trustedTempDir(t)
 	full := filepath.Join(root, "full")
 	touch(t, filepath.Join(full, "include/linux/kconfig.h"))
 	touch(t, filepath.Join(full, "include/generated/autoconf.h"))
@@ -92,7 +92,7 @@ func TestFindHeaders(t *testing.T) {
 }
 
 func TestOtherReleaseHeaders(t *testing.T) {
-	root := t.TempDir()
+	root := trustedTempDir(t)
 	modules := filepath.Join(root, "modules")
 	// Debian's split: -common holds include/linux, -amd64 the generated
 	// files, and both have include/ and arch/x86/include/.
