@@ -320,7 +320,12 @@ func TestListen(t *testing.T) {
 
 	// The ELF backend: one clang compile (evtrace compile) while the bcc
 	// runs compile, then two processes load the object at the same time.
-	cacheDir := t.TempDir()
+	// A cache only root can write: evtrace refuses one under /tmp.
+	cacheDir, err := os.MkdirTemp("/run", "evtrace-e2e-cache-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(cacheDir) })
 	elfArgs := []string{"-o", "json", "--cache-dir", cacheDir}
 	compile := startEvtrace(t, "compile", append([]string{"compile", "listen"}, elfArgs...)...)
 

@@ -214,7 +214,8 @@ func (r *running) stop() []string {
 // evtrace's bcc backend, its ELF backend with a warm cache, and bcc's
 // Python compiling the same C text.
 func startup(b *bytes.Buffer, evtrace, py string, pyEnv []string, reps int) error {
-	dir, err := os.MkdirTemp("", "evtrace-bench-")
+	// Under /run: evtrace refuses a cache another user could write (/tmp).
+	dir, err := os.MkdirTemp("/run", "evtrace-bench-")
 	if err != nil {
 		return err
 	}
