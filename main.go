@@ -315,8 +315,17 @@ func listenAction(c *cli.Context) error {
 	out.flush()
 	closeErr := t.Close()
 	st := t.Stats()
-	fmt.Fprintf(stderr, "evtrace: %d events, %d lost\n", st.Events, st.Lost)
+	fmt.Fprintln(stderr, summary(st.Events, st.Lost, st.LossesExact))
 	return errors.Join(runErr, closeErr, out.err)
+}
+
+// summary is the last line of a run, on stderr.
+func summary(events, lost uint64, exact bool) string {
+	s := fmt.Sprintf("evtrace: %d events, %d lost", events, lost)
+	if !exact {
+		s += " (this kernel, before Linux 6.0, does not report drops after a ring's last record: more may be lost)"
+	}
+	return s
 }
 
 // whileOpening covers the compile and attach, which libbcc cannot cut

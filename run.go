@@ -267,7 +267,7 @@ func runProgram(c *cli.Context, name, source string) error {
 	})
 	out.flush()
 	closeErr := s.Close()
-	fmt.Fprintf(stderr, "evtrace: %d events, %d lost\n", events, lost)
+	fmt.Fprintln(stderr, summary(events, lost, s.LossesExact()))
 	return errors.Join(runErr, closeErr, out.err)
 }
 

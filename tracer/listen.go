@@ -240,6 +240,9 @@ type ListenHandler struct {
 type Stats struct {
 	Events uint64 // events (perf mode) or trace lines (debug mode) delivered
 	Lost   uint64 // events the kernel reported lost
+	// LossesExact: Lost is every event the kernel dropped (see
+	// Session.LossesExact); meaningful once Run has returned.
+	LossesExact bool
 }
 
 // ListenTracer reports every TCP listen on the machine.
@@ -353,7 +356,7 @@ func (t *ListenTracer) Run(ctx context.Context, h ListenHandler) error {
 
 // Stats returns the counts so far.
 func (t *ListenTracer) Stats() Stats {
-	return Stats{Events: t.events.Load(), Lost: t.lost.Load()}
+	return Stats{Events: t.events.Load(), Lost: t.lost.Load(), LossesExact: t.session.LossesExact()}
 }
 
 // Close detaches the probe and frees its resources.

@@ -76,17 +76,28 @@ type perfRing struct {
 	mem  []byte // the mapping: a metadata page, then the data pages
 	meta *unix.PerfEventMmapPage
 	data []byte
+
+	// countsLost: the event was opened with PERF_FORMAT_LOST (Linux >=
+	// 6.0), so read() on it gives every record the kernel dropped, also
+	// those it has not reported yet in a PERF_RECORD_LOST.
+	countsLost bool
+	reported   uint64 // drops reported by PERF_RECORD_LOST records so far
 }
+
+// perfFormatLost is PERF_FORMAT_LOST (include/uapi/linux/perf_event.h).
+const perfFormatLost = 1 << 4
 
 // perfReader reads the rings of one BPF_PERF_OUTPUT map.
 type perfReader struct {
-	table string
-	rings []*perfRing
-	epfd  int
-	wake  int // eventfd: written to stop run
-	free  chan *perfBatch
-	done  chan struct{} // closed by interrupt
-	once  sync.Once
+	table   string
+	mapFD   int // the perf event array the rings are stored in
+	rings   []*perfRing
+	pending *perfBatch // a batch run read but could not hand over
+	epfd    int
+	wake    int // eventfd: written to stop run
+	free    chan *perfBatch
+	done    chan struct{} // closed by interrupt
+	once    sync.Once
 }
 
 // onlineCPUs parses /sys/devices/system/cpu/online ("0-3,5").
@@ -139,7 +150,7 @@ func openPerfReader(table string, mapFD, pages, wakeup int) (*perfReader, error)
 	if wakeup < 1 && wakeup != WakeupWatermark {
 		wakeup = 1
 	}
-	r := &perfReader{table: table, epfd: -1, wake: -1, free: make(chan *perfBatch, 2), done: make(chan struct{})}
+	r := &perfReader{table: table, mapFD: mapFD, epfd: -1, wake: -1, free: make(chan *perfBatch, 2), done: make(chan struct{})}
 	fail := func(err error) (*perfReader, error) {
 		r.close()
 		return nil, fmt.Errorf("perf table %s: %w", table, err)
@@ -182,6 +193,7 @@ func openPerfRing(cpu, pages, pageSize, wakeup int) (*perfRing, error) {
 		Config:      unix.PERF_COUNT_SW_BPF_OUTPUT,
 		Size:        uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
 		Sample_type: unix.PERF_SAMPLE_RAW,
+		Read_format: perfFormatLost,
 	}
 	if wakeup == WakeupWatermark {
 		attr.Bits |= unix.PerfBitWatermark
@@ -190,6 +202,12 @@ func openPerfRing(cpu, pages, pageSize, wakeup int) (*perfRing, error) {
 		attr.Wakeup = uint32(wakeup) // wakeup_events
 	}
 	fd, err := unix.PerfEventOpen(&attr, -1, cpu, -1, unix.PERF_FLAG_FD_CLOEXEC)
+	countsLost := err == nil
+	if errors.Is(err, unix.EINVAL) {
+		// Kernels before 6.0 refuse read formats they do not know.
+		attr.Read_format = 0
+		fd, err = unix.PerfEventOpen(&attr, -1, cpu, -1, unix.PERF_FLAG_FD_CLOEXEC)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("perf_event_open cpu %d: %w", cpu, err)
 	}
@@ -198,7 +216,7 @@ func openPerfRing(cpu, pages, pageSize, wakeup int) (*perfRing, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("mmap the cpu %d ring (%d pages): %w", cpu, pages, err)
 	}
-	ring := &perfRing{cpu: cpu, fd: fd, mem: mem, meta: (*unix.PerfEventMmapPage)(unsafe.Pointer(&mem[0]))}
+	ring := &perfRing{cpu: cpu, fd: fd, mem: mem, meta: (*unix.PerfEventMmapPage)(unsafe.Pointer(&mem[0])), countsLost: countsLost}
 	off, size := ring.meta.Data_offset, ring.meta.Data_size
 	if off == 0 { // kernels before 4.1 do not fill them in
 		off, size = uint64(pageSize), uint64(pages*pageSize)
@@ -260,7 +278,9 @@ func (ring *perfRing) drain(b *perfBatch) (full bool) {
 			// u64 id, u64 lost.
 			var lost [8]byte
 			ring.copyOut(lost[:], tail+16, size)
-			b.lost += binary.NativeEndian.Uint64(lost[:])
+			n := binary.NativeEndian.Uint64(lost[:])
+			b.lost += n
+			ring.reported += n
 		}
 		tail += recLen
 	}
@@ -313,9 +333,93 @@ func (r *perfReader) run(out chan<- *perfBatch) error {
 		}
 		select {
 		case <-r.done:
+			// Its records have left the rings: keep them for finish.
+			r.pending = b
 			return nil
 		case out <- b:
 		}
+	}
+}
+
+// finish is the end of a reader, once run has returned: it disconnects the
+// rings from the program, waits until no program can still be writing to
+// them, and hands out, through deliver, every record left: the batch run
+// kept, then what remains in the rings. It returns the drops the kernel
+// counted but had not reported (exact is false when the kernel cannot say:
+// before Linux 6.0, drops after the last record are never reported).
+// deliver must release each batch before finish hands out the next.
+func (r *perfReader) finish(deliver func(*perfBatch)) (unreported uint64, exact bool, err error) {
+	if b := r.pending; b != nil {
+		r.pending = nil
+		deliver(b)
+	}
+	for _, ring := range r.rings {
+		// From here on, bpf_perf_event_output finds no ring for this CPU
+		// and writes nothing: every record is in a ring or counted lost.
+		if err := mapDeleteU32(r.mapFD, uint32(ring.cpu)); err != nil && !errors.Is(err, unix.ENOENT) {
+			return 0, false, fmt.Errorf("perf table %s: disconnect the cpu %d ring: %w", r.table, ring.cpu, err)
+		}
+	}
+	waitForRunningPrograms()
+	b := <-r.free
+	for {
+		b.reset()
+		full := false
+		for _, ring := range r.rings {
+			if ring.drain(b) {
+				full = true
+			}
+		}
+		if len(b.ends) == 0 && b.lost == 0 {
+			r.free <- b
+			break
+		}
+		deliver(b)
+		if !full {
+			break
+		}
+		b = <-r.free
+	}
+	exact = true
+	for _, ring := range r.rings {
+		if !ring.countsLost {
+			exact = false
+			continue
+		}
+		total, err := ring.lostSamples()
+		if err != nil {
+			return unreported, false, fmt.Errorf("perf table %s: cpu %d: %w", r.table, ring.cpu, err)
+		}
+		if total > ring.reported {
+			unreported += total - ring.reported
+		}
+	}
+	return unreported, exact, nil
+}
+
+// lostSamples reads the records the kernel dropped from this ring since it
+// was opened (PERF_FORMAT_LOST: read() gives the count, then the drops).
+func (ring *perfRing) lostSamples() (uint64, error) {
+	var buf [16]byte
+	n, err := unix.Read(ring.fd, buf[:])
+	if err != nil {
+		return 0, fmt.Errorf("read the lost count: %w", err)
+	}
+	if n != len(buf) {
+		return 0, fmt.Errorf("read the lost count: %d bytes, want %d", n, len(buf))
+	}
+	return binary.NativeEndian.Uint64(buf[8:]), nil
+}
+
+// waitForRunningPrograms returns once every BPF program that was running
+// has ended. Programs run inside RCU read-side sections, and
+// membarrier(MEMBARRIER_CMD_GLOBAL) waits for an RCU grace period
+// (synchronize_rcu) on every kernel that has it. Where it is refused
+// (nohz_full CPUs), a pause far longer than a program's run stands in.
+func waitForRunningPrograms() {
+	const membarrierCmdGlobal = 1
+	if _, _, errno := unix.Syscall(unix.SYS_MEMBARRIER, membarrierCmdGlobal, 0, 0); errno != 0 {
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -367,6 +471,23 @@ func mapUpdateU32(mapFD int, key, value uint32) error {
 	_, _, errno := unix.Syscall(unix.SYS_BPF, 2 /* BPF_MAP_UPDATE_ELEM */, uintptr(unsafe.Pointer(attr)), unsafe.Sizeof(*attr))
 	runtime.KeepAlive(k)
 	runtime.KeepAlive(v)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// mapDeleteU32 removes key from a BPF map (BPF_MAP_DELETE_ELEM).
+func mapDeleteU32(mapFD int, key uint32) error {
+	k := new(uint32)
+	*k = key
+	attr := &struct {
+		mapFD uint32
+		_     uint32
+		key   uint64
+	}{mapFD: uint32(mapFD), key: uint64(uintptr(unsafe.Pointer(k)))}
+	_, _, errno := unix.Syscall(unix.SYS_BPF, 3 /* BPF_MAP_DELETE_ELEM */, uintptr(unsafe.Pointer(attr)), unsafe.Sizeof(*attr))
+	runtime.KeepAlive(k)
 	if errno != 0 {
 		return errno
 	}

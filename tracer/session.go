@@ -121,9 +121,12 @@ type Session struct {
 	fillDone   chan struct{}      // closed when it has ended
 	fillErr    error
 
-	mu      sync.Mutex
-	closed  bool
-	running bool
+	mu          sync.Mutex
+	closed      bool
+	running     bool
+	runCancel   context.CancelFunc // ends Run
+	runDone     chan struct{}      // closed when Run has returned
+	lossesExact bool               // see LossesExact
 }
 
 // Open checks the machine, compiles the program, loads it, attaches its
@@ -360,9 +363,12 @@ func (s *Session) openPerf(name string) error {
 	return nil
 }
 
-// Run reads the program's outputs and calls h until ctx is done, then stops
-// every reader it started and returns nil; or it returns the first read
-// error. Run may be called once.
+// Run reads the program's outputs and calls h until ctx is done or Close
+// is called. Then it ends exactly: it disconnects the perf rings from the
+// program, hands over every record still in them, and reports through
+// h.Lost the drops the kernel counted but had not reported yet (see
+// LossesExact), before it returns nil; or it returns the first read error.
+// Run may be called once.
 func (s *Session) Run(ctx context.Context, h Handler) error {
 	s.mu.Lock()
 	if s.closed || s.running {
@@ -370,7 +376,14 @@ func (s *Session) Run(ctx context.Context, h Handler) error {
 		return errors.New("tracer: session closed or already running")
 	}
 	s.running = true
+	ctx, cancel := context.WithCancel(ctx)
+	s.runCancel = cancel
+	s.runDone = make(chan struct{})
 	s.mu.Unlock()
+	defer func() {
+		cancel()
+		close(s.runDone)
+	}()
 
 	var wg sync.WaitGroup
 	batches := make(chan *perfBatch, 2*len(s.readers))
@@ -400,6 +413,28 @@ func (s *Session) Run(ctx context.Context, h Handler) error {
 			h.Flush()
 		}
 	}
+	deliver := func(b *perfBatch) {
+		if b.lost > 0 && h.Lost != nil {
+			h.Lost(b.r.table, b.lost)
+		}
+		if h.Sample != nil {
+			table := b.r.table
+			b.each(func(data []byte) { h.Sample(table, data) })
+		}
+		b.release()
+	}
+	traces := func(ls []TraceLine) {
+		for _, l := range ls {
+			switch {
+			case l.Lost > 0:
+				if h.Lost != nil {
+					h.Lost("trace_pipe", l.Lost)
+				}
+			case h.Trace != nil:
+				h.Trace(l)
+			}
+		}
+	}
 
 	var runErr error
 loop:
@@ -411,26 +446,10 @@ loop:
 			runErr = err
 			break loop
 		case b := <-batches:
-			if b.lost > 0 && h.Lost != nil {
-				h.Lost(b.r.table, b.lost)
-			}
-			if h.Sample != nil {
-				table := b.r.table
-				b.each(func(data []byte) { h.Sample(table, data) })
-			}
-			b.release()
+			deliver(b)
 			flush()
 		case ls := <-lines:
-			for _, l := range ls {
-				switch {
-				case l.Lost > 0:
-					if h.Lost != nil {
-						h.Lost("trace_pipe", l.Lost)
-					}
-				case h.Trace != nil:
-					h.Trace(l)
-				}
-			}
+			traces(ls)
 			flush()
 		}
 	}
@@ -443,18 +462,61 @@ loop:
 		s.pipe.close()
 	}
 	wg.Wait()
+	// What the readers handed over before they stopped, then the rest.
+	for len(batches) > 0 {
+		deliver(<-batches)
+	}
+	for len(lines) > 0 {
+		traces(<-lines)
+	}
+	exact := true
+	for _, r := range s.readers {
+		unreported, ok, err := r.finish(deliver)
+		if err != nil && runErr == nil {
+			runErr = err
+		}
+		exact = exact && ok
+		if unreported > 0 && h.Lost != nil {
+			h.Lost(r.table, unreported)
+		}
+	}
+	s.mu.Lock()
+	s.lossesExact = exact
+	s.mu.Unlock()
+	if h.Flush != nil {
+		h.Flush()
+	}
 	return runErr
 }
 
-// Close detaches every probe, frees the perf rings and closes the trace
-// pipe. It is safe to call more than once, and after Run has returned.
-func (s *Session) Close() error {
+// LossesExact says, after Run has returned, whether the drops it reported
+// are all the kernel made. The kernel reports a ring's drops with the
+// next record it writes there, so drops after a ring's last record are
+// reported only by kernels that count them (PERF_FORMAT_LOST, Linux >=
+// 6.0); on older kernels such drops may be missing from the count.
+func (s *Session) LossesExact() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.lossesExact || len(s.readers) == 0
+}
+
+// Close detaches every probe, frees the perf rings and closes the trace
+// pipe. It is safe to call more than once, from any goroutine but the
+// handler's: while Run runs, Close ends it and waits for it to return
+// before freeing anything Run reads.
+func (s *Session) Close() error {
+	s.mu.Lock()
 	if s.closed {
+		s.mu.Unlock()
 		return nil
 	}
 	s.closed = true
+	cancel, done := s.runCancel, s.runDone
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
 	var errs []error
 	if s.fillCancel != nil {
 		s.fillCancel()
