@@ -83,9 +83,13 @@ var (
 	}
 )
 
-func TestPerfCountsAreExact(t *testing.T) {
-	requireBPF(t)
-	src := fmt.Sprintf(`
+// openMarked opens a program that submits one event per marked getpgid
+// call of this process, through rings of pages pages.
+func openMarked(t *testing.T, pages int) *Session {
+	t.Helper()
+	s, err := Open(Spec{
+		Name: "marked.c",
+		Source: fmt.Sprintf(`
 struct ev { u64 id; };
 BPF_PERF_OUTPUT(evs);
 TRACEPOINT_PROBE(syscalls, sys_enter_getpgid)
@@ -96,21 +100,24 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getpgid)
 	e.id = bpf_get_current_pid_tgid();
 	evs.perf_submit(args, &e, sizeof(e));
 	return 0;
-}`, markedPID, os.Getpid())
+}`, markedPID, os.Getpid()),
+		Probes:     []Probe{{Kind: Tracepoint, Target: "syscalls:sys_enter_getpgid", Program: "tracepoint__syscalls__sys_enter_getpgid"}},
+		PerfTables: []string{"evs"},
+		PerfPages:  pages,
+		AnyHeaders: true,
+	})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+func TestPerfCountsAreExact(t *testing.T) {
+	requireBPF(t)
 	for _, r := range exactPerfCases {
 		t.Run(r.name, func(t *testing.T) {
 			for run := 1; run <= exactRuns; run++ {
-				s, err := Open(Spec{
-					Name:       "exact.c",
-					Source:     src,
-					Probes:     []Probe{{Kind: Tracepoint, Target: "syscalls:sys_enter_getpgid", Program: "tracepoint__syscalls__sys_enter_getpgid"}},
-					PerfTables: []string{"evs"},
-					PerfPages:  r.pages,
-					AnyHeaders: true,
-				})
-				if err != nil {
-					t.Fatalf("Open: %v", err)
-				}
+				s := openMarked(t, r.pages)
 				got, lost := countWhile(t, s, func() {
 					generate(t, r.calls, r.rate, func() { unix.Getpgid(markedPID) })
 				})
@@ -233,29 +240,8 @@ func TestListenCountsAreExact(t *testing.T) {
 // nothing is unmapped under it (run with -race).
 func TestCloseDuringRun(t *testing.T) {
 	requireBPF(t)
-	src := fmt.Sprintf(`
-struct ev { u64 id; };
-BPF_PERF_OUTPUT(evs);
-TRACEPOINT_PROBE(syscalls, sys_enter_getpgid)
-{
-	if (args->pid != %d)
-		return 0;
-	struct ev e = {};
-	e.id = bpf_get_current_pid_tgid();
-	evs.perf_submit(args, &e, sizeof(e));
-	return 0;
-}`, markedPID)
 	for i := 0; i < 5; i++ {
-		s, err := Open(Spec{
-			Name:       "close.c",
-			Source:     src,
-			Probes:     []Probe{{Kind: Tracepoint, Target: "syscalls:sys_enter_getpgid", Program: "tracepoint__syscalls__sys_enter_getpgid"}},
-			PerfTables: []string{"evs"},
-			AnyHeaders: true,
-		})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
+		s := openMarked(t, 0)
 		stop := make(chan struct{})
 		var gen sync.WaitGroup
 		gen.Add(1)
