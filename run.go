@@ -200,7 +200,7 @@ func runProgram(c *cli.Context, name, source string) error {
 			decoders[table] = tracer.RawDecoder()
 			continue
 		}
-		d, err := tracer.NewDecoder(fields)
+		d, err := tracer.SourceDecoder(source, fields)
 		if err != nil {
 			return fmt.Errorf("perf table %s: %w", table, err)
 		}
@@ -231,6 +231,7 @@ func runProgram(c *cli.Context, name, source string) error {
 	fmt.Fprintf(stderr, "evtrace: tracing (%s); Ctrl-C to stop\n", strings.Join(attached, ", "))
 
 	var events, lost uint64
+	var decodeErr error // the first record that does not fit its table's layout ends the run
 	limit := uint64(c.Int("count"))
 	counted := func() {
 		events++
@@ -240,13 +241,14 @@ func runProgram(c *cli.Context, name, source string) error {
 	}
 	runErr := s.Run(ctx, tracer.Handler{
 		Sample: func(table string, data []byte) {
-			if limit > 0 && events >= limit {
+			if (limit > 0 && events >= limit) || decodeErr != nil {
 				return
 			}
 			d := decoders[table]
 			vals, err := d.Decode(data)
 			if err != nil {
-				fmt.Fprintf(stderr, "evtrace: %s: %v\n", table, err)
+				decodeErr = fmt.Errorf("perf table %s: %w", table, err)
+				stop()
 				return
 			}
 			out.done(p.Record(table, d.Fields, vals))
@@ -268,7 +270,7 @@ func runProgram(c *cli.Context, name, source string) error {
 	out.flush()
 	closeErr := s.Close()
 	fmt.Fprintf(stderr, "evtrace: %d events, %d lost\n", events, lost)
-	return errors.Join(runErr, closeErr, out.err)
+	return errors.Join(decodeErr, runErr, closeErr, out.err)
 }
 
 // sink writes output through a buffer, flushed whenever the tracer has

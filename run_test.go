@@ -219,3 +219,52 @@ func TestRunCompileError(t *testing.T) {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr)
 	}
 }
+
+// TestRunPackedAndBitfields: libbcc records a perf_submit struct's members
+// as "name#type" only, without bitfield widths or packing; evtrace reads
+// them from the struct's declaration in the file, and decodes what the
+// kernel sent, not what a naturally aligned struct would hold.
+func TestRunPackedAndBitfields(t *testing.T) {
+	requireBPF(t)
+	probe := writeProbe(t, `
+struct packed_ev { u8 a; u32 b; u8 c[3]; } __attribute__((packed));
+struct bits_ev {
+	u8 a:3, b:5, c:4;
+};
+struct wide_bits { u32 x:3; u32 y:29; u64 z:40; s16 w:5; u8 last; };
+BPF_PERF_OUTPUT(packed);
+BPF_PERF_OUTPUT(bits);
+BPF_PERF_OUTPUT(wide);
+
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
+{
+	if ((bpf_get_current_pid_tgid() >> 32) != WANT_PID)
+		return 0;
+	struct packed_ev p = {.a = 0x11, .b = 0x22334455, .c = {1, 2, 3}};
+	packed.perf_submit(args, &p, sizeof(p));
+	struct bits_ev b = {.a = 5, .b = 7, .c = 9};
+	bits.perf_submit(args, &b, sizeof(b));
+	struct wide_bits w = {.x = 5, .y = 12345, .z = 0xabcdef1234, .w = -3, .last = 200};
+	wide.perf_submit(args, &w, sizeof(w));
+	return 0;
+}`)
+	code, stdout, stderr, _ := runWhileCalling(t, "run", probe, "-D", "WANT_PID="+strconv.Itoa(os.Getpid()), "-o", "json", "--count", "30", "--duration", "20s", "--perf-wakeup", "1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want := map[string]bool{
+		`{"_table":"packed","a":17,"b":573785173,"c":[1,2,3]}`:                 true,
+		`{"_table":"bits","a":5,"b":7,"c":9}`:                                  true,
+		`{"_table":"wide","x":5,"y":12345,"z":737894404660,"w":-3,"last":200}`: true,
+	}
+	seen := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		if !want[l] {
+			t.Errorf("line %q, want one of %v", l, want)
+		}
+		seen[l] = true
+	}
+	if len(seen) != len(want) {
+		t.Errorf("saw %d of the %d tables' records:\n%s", len(seen), len(want), stdout)
+	}
+}

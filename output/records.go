@@ -135,6 +135,13 @@ func appendValue(b []byte, v any) []byte {
 // columnWidth is a column's width before the header is considered: the
 // widest value of an integer type, so that columns stay aligned.
 func columnWidth(f tracer.Field) int {
+	if f.Bits > 0 {
+		n := len(strconv.FormatUint(1<<f.Bits-1, 10))
+		if f.Kind == tracer.FieldInt {
+			n = len(strconv.FormatInt(-1<<(f.Bits-1), 10))
+		}
+		return n
+	}
 	switch {
 	case f.Kind == tracer.FieldString:
 		return min(f.Dims[0], 16)
