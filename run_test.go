@@ -268,3 +268,30 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
 		t.Errorf("saw %d of the %d tables' records:\n%s", len(seen), len(want), stdout)
 	}
 }
+
+// TestRunRefusesWhatItCannotLayOut: a member evtrace cannot lay out for
+// certain is one line naming the table, the struct and the member, and
+// exit 1, before anything is printed.
+func TestRunRefusesWhatItCannotLayOut(t *testing.T) {
+	requireBPF(t)
+	for _, tt := range []struct{ decl, init, want string }{
+		{"struct ev { u8 a:BITS; u8 b; };", "{.a = 1, .b = 2}", "evtrace: perf table evs: struct ev: field a: bitfield width \"BITS\" is not a number"},
+		{"struct ev { struct { u32 p; } in; u8 r; };", "{.r = 2}", "evtrace: perf table evs: struct ev: field in: type \"struct (unnamed struct at"},
+		{"#include <linux/net.h>\nstruct ev { u32 a; enum sock_type t; };", "{.a = 1}", "evtrace: perf table evs: struct ev: field t: enum sock_type is not defined in the C file"},
+	} {
+		probe := writeProbe(t, tt.decl+`
+BPF_PERF_OUTPUT(evs);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
+{
+	struct ev e = `+tt.init+`;
+	evs.perf_submit(args, &e, sizeof(e));
+	return 0;
+}`)
+		code, stdout, stderr := runCLI("run", probe, "-D", "BITS=3", "--duration", "2s")
+		// A warning about the kernel headers may come first.
+		lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+		if code != 1 || stdout != "" || !strings.HasPrefix(lines[len(lines)-1], tt.want) || strings.Contains(stderr, "evtrace: tracing") {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 1 and %q", tt.decl, code, stdout, stderr, tt.want)
+		}
+	}
+}
