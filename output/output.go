@@ -102,8 +102,10 @@ func (p *ListenPrinter) Event(e tracer.ListenEvent) error {
 		}
 		return p.enc.Encode(j)
 	}
-	cols := []any{e.Time.Format(timeLayout), e.PID, e.Comm}
-	format := "%-8s %-7d %-15.15s "
+	// COMM is escaped (see appendEscaped) and never cut: a name that
+	// escaping made longer than the column extends its line.
+	cols := []any{e.Time.Format(timeLayout), e.PID, escape(e.Comm)}
+	format := "%-8s %-7d %-15s "
 	if p.showNetNS {
 		cols = append(cols, e.NetNS)
 		format += "%-10d "
@@ -154,7 +156,7 @@ func writeTrace(w io.Writer, enc *json.Encoder, format Format, l tracer.TraceLin
 			PID: l.PID, CPU: l.CPU, Flags: l.Flags, Message: l.Message,
 		})
 	}
-	_, err := fmt.Fprintf(w, "%-8s %-7d %-3d %-15.15s %s\n",
-		wall.Format(timeLayout), l.PID, l.CPU, l.Task, l.Message)
+	_, err := fmt.Fprintf(w, "%-8s %-7d %-3d %-15s %s\n",
+		wall.Format(timeLayout), l.PID, l.CPU, escape(l.Task), escape(l.Message))
 	return err
 }

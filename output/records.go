@@ -118,7 +118,7 @@ func appendValue(b []byte, v any) []byte {
 	case uint64:
 		return strconv.AppendUint(b, x, 10)
 	case string:
-		return append(b, x...)
+		return appendEscaped(b, x)
 	case []any:
 		b = append(b, '[')
 		for i, e := range x {
@@ -186,15 +186,16 @@ func (p *RecordPrinter) Trace(l tracer.TraceLine, wall time.Time) error {
 }
 
 // FormatTrace fills bcc's trace_print format: {0} task, {1} pid, {2} cpu,
-// {3} flags, {4} timestamp (seconds), {5} message.
+// {3} flags, {4} timestamp (seconds), {5} message; strings escaped as in
+// every text column.
 func FormatTrace(format string, l tracer.TraceLine) string {
 	return strings.NewReplacer(
-		"{0}", l.Task,
+		"{0}", escape(l.Task),
 		"{1}", strconv.Itoa(l.PID),
 		"{2}", strconv.Itoa(l.CPU),
-		"{3}", l.Flags,
+		"{3}", escape(l.Flags),
 		"{4}", strconv.FormatFloat(l.Time.Seconds(), 'f', 6, 64),
-		"{5}", l.Message,
+		"{5}", escape(l.Message),
 	).Replace(format)
 }
 

@@ -2,6 +2,7 @@ package output
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +82,33 @@ func TestTraceFormat(t *testing.T) {
 	}
 	if err := ValidTraceFormat("{1} {5}"); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestRecordEscapesStrings(t *testing.T) {
+	d := mixedDecoder(t)
+	var b bytes.Buffer
+	p := NewRecordPrinter(&b, Text, []string{"events"}, "")
+	p.Record("events", d.Fields, []any{uint64(1), int64(2), forged, []any{uint64(1), uint64(2)}, "0x0"})
+	noControlBytes(t, b.String(), 2)
+	if !strings.Contains(b.String(), " "+forgedEscaped+" ") {
+		t.Errorf("got\n%s", b.String())
+	}
+
+	l := tracer.TraceLine{Task: forged, PID: 7, Flags: "d\x1b.31", Message: forged}
+	if got, want := FormatTrace("{0} {3} {5}", l), forgedEscaped+` d\x1b.31 `+forgedEscaped; got != want {
+		t.Errorf("FormatTrace: %q, want %q", got, want)
+	}
+}
+
+// TestRecordTextAllocs: the per-record text path allocates nothing when
+// its strings need no escaping.
+func TestRecordTextAllocs(t *testing.T) {
+	d := mixedDecoder(t)
+	p := NewRecordPrinter(io.Discard, Text, []string{"events"}, "")
+	vals := []any{uint64(4242), int64(-3), "nc", []any{uint64(1), uint64(2)}, "0xffff8880deadbeef"}
+	p.Record("events", d.Fields, vals)
+	if n := testing.AllocsPerRun(100, func() { p.Record("events", d.Fields, vals) }); n != 0 {
+		t.Errorf("%v allocations per record", n)
 	}
 }
