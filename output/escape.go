@@ -1,6 +1,7 @@
 package output
 
 import (
+	"encoding/base64"
 	"unicode"
 	"unicode/utf8"
 )
@@ -71,4 +72,15 @@ func escape(s string) string {
 		return s
 	}
 	return string(appendEscaped(nil, s))
+}
+
+// b64 is what JSON output adds next to a string that is not valid UTF-8:
+// JSON strings are Unicode, and encoding/json replaces each invalid byte
+// with U+FFFD, so the original bytes go, in standard base64, in a field
+// named after the string's with "_b64" added. "" (no field) for valid UTF-8.
+func b64(s string) string {
+	if utf8.ValidString(s) {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString([]byte(s))
 }

@@ -1,6 +1,8 @@
 package output
 
 import (
+	"bytes"
+	"encoding/base64"
 	"math/rand"
 	"strconv"
 	"strings"
@@ -88,5 +90,14 @@ func TestEscapeRoundTrip(t *testing.T) {
 		if back := unescape(t, out); back != in {
 			t.Fatalf("escape(%q) = %q, which reads back as %q", in, out, back)
 		}
+	}
+}
+
+func TestB64(t *testing.T) {
+	if b64("nc") != "" || b64("café") != "" {
+		t.Error("valid UTF-8 got a _b64 field")
+	}
+	if got, _ := base64.StdEncoding.DecodeString(b64("a\xff\x1b")); !bytes.Equal(got, []byte("a\xff\x1b")) {
+		t.Errorf("b64 round trip: %q", got)
 	}
 }

@@ -2,6 +2,7 @@ package output
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"net/netip"
 	"strings"
@@ -159,6 +160,10 @@ func TestRetColumn(t *testing.T) {
 // LF (a fake line), bytes that are not UTF-8.
 const forged = "\x1b]0;X\x07\x1b[2J\r\n\xff\xfe"
 
+// forgedText is forged as a JSON string holds it: each byte that is not
+// UTF-8 is U+FFFD.
+const forgedText = "\x1b]0;X\x07\x1b[2J\r\n\uFFFD\uFFFD"
+
 const forgedEscaped = `\x1b]0;X\x07\x1b[2J\r\n\xff\xfe`
 
 // noControlBytes fails when text output holds a byte a terminal acts on,
@@ -195,4 +200,51 @@ func TestForgedCommText(t *testing.T) {
 	if !strings.HasSuffix(b.String(), want) {
 		t.Errorf("got\n%s\nwant a line\n%s", b.String(), want)
 	}
+}
+
+// TestForgedCommJSON: JSON stays valid, and bytes that are not UTF-8
+// (U+FFFD in the string) are kept in a _b64 field.
+func TestForgedCommJSON(t *testing.T) {
+	e := events()[0]
+	e.Comm = forged
+	var b bytes.Buffer
+	NewListenPrinter(&b, JSON, false, false).Event(e)
+	l := tracer.TraceLine{Task: forged, PID: 7, Message: "comm " + forged}
+	NewListenPrinter(&b, JSON, false, false).Trace(l, when)
+	e.Comm = "nc"
+	NewListenPrinter(&b, JSON, false, false).Event(e)
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines: %q", len(lines), b.String())
+	}
+	var ev struct {
+		Comm    string
+		CommB64 string `json:"comm_b64"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Comm != forgedText || decodeB64(t, ev.CommB64) != forged {
+		t.Errorf("event: %s", lines[0])
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(lines[1]), &m); err != nil {
+		t.Fatal(err)
+	}
+	str := func(k string) string { s, _ := m[k].(string); return s }
+	if str("task") != forgedText || decodeB64(t, str("task_b64")) != forged || decodeB64(t, str("msg_b64")) != "comm "+forged {
+		t.Errorf("trace: %s", lines[1])
+	}
+	if strings.Contains(lines[2], "_b64") {
+		t.Errorf("a valid name got a _b64 field: %s", lines[2])
+	}
+}
+
+func decodeB64(t *testing.T, s string) string {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Errorf("base64 %q: %v", s, err)
+	}
+	return string(b)
 }

@@ -1,7 +1,6 @@
 package output
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,11 +20,20 @@ type RecordPrinter struct {
 	w       io.Writer
 	format  Format
 	multi   bool
-	headed  map[string]bool
-	widths  map[string][]int
+	tables  map[string]*tableState
 	enc     *json.Encoder
 	traceFm string
-	buf     []byte // a text line, reused
+	buf     []byte // a line, reused
+}
+
+// tableState is what the printer keeps for a table, made at its first
+// record.
+type tableState struct {
+	headed   bool
+	widths   []int
+	keys     []string // JSON: `"name":` for each field
+	b64Keys  []string // JSON: `"name_b64":` for each string field
+	tableKey string   // JSON: `"_table":"name",` with several tables
 }
 
 // NewRecordPrinter prints records of the given tables to w. traceFormat,
@@ -34,47 +42,82 @@ type RecordPrinter struct {
 func NewRecordPrinter(w io.Writer, format Format, tables []string, traceFormat string) *RecordPrinter {
 	return &RecordPrinter{
 		w: w, format: format, multi: len(tables) > 1,
-		headed: map[string]bool{}, widths: map[string][]int{},
-		enc: json.NewEncoder(w), traceFm: traceFormat,
+		tables: map[string]*tableState{},
+		enc:    json.NewEncoder(w), traceFm: traceFormat,
 	}
+}
+
+func (p *RecordPrinter) table(name string, fields []tracer.Field) *tableState {
+	if t, ok := p.tables[name]; ok {
+		return t
+	}
+	t := &tableState{}
+	taken := map[string]bool{}
+	if p.multi {
+		k, _ := json.Marshal(name)
+		t.tableKey = `"_table":` + string(k) + ","
+		taken["_table"] = true
+	}
+	for _, f := range fields {
+		taken[f.Name] = true
+	}
+	for _, f := range fields {
+		t.widths = append(t.widths, max(len(f.Name), columnWidth(f)))
+		k, _ := json.Marshal(f.Name)
+		t.keys = append(t.keys, string(k)+":")
+		b64Key := ""
+		if f.Kind == tracer.FieldString {
+			// name_b64, unless the struct has a member of that name.
+			name := f.Name + "_b64"
+			for taken[name] {
+				name += "_"
+			}
+			taken[name] = true
+			k, _ := json.Marshal(name)
+			b64Key = string(k) + ":"
+		}
+		t.b64Keys = append(t.b64Keys, b64Key)
+	}
+	p.tables[name] = t
+	return t
 }
 
 // Record prints one decoded record of table.
 func (p *RecordPrinter) Record(table string, fields []tracer.Field, vals []any) error {
+	t := p.table(table, fields)
 	if p.format == JSON {
-		var b bytes.Buffer
-		b.WriteByte('{')
-		if p.multi {
-			fmt.Fprintf(&b, `"_table":%q,`, table)
-		}
+		b := append(p.buf[:0], '{')
+		b = append(b, t.tableKey...)
 		for i, f := range fields {
 			if i > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			k, _ := json.Marshal(f.Name)
 			v, err := json.Marshal(vals[i])
 			if err != nil {
 				return fmt.Errorf("field %s: %w", f.Name, err)
 			}
-			b.Write(k)
-			b.WriteByte(':')
-			b.Write(v)
+			b = append(b, t.keys[i]...)
+			b = append(b, v...)
+			if s, ok := vals[i].(string); ok && t.b64Keys[i] != "" {
+				if enc := b64(s); enc != "" {
+					b = append(b, ',')
+					b = append(b, t.b64Keys[i]...)
+					b = append(b, '"')
+					b = append(b, enc...)
+					b = append(b, '"')
+				}
+			}
 		}
-		b.WriteString("}\n")
-		_, err := p.w.Write(b.Bytes())
+		b = append(b, "}\n"...)
+		p.buf = b
+		_, err := p.w.Write(b)
 		return err
 	}
-	widths, ok := p.widths[table]
-	if !ok {
-		for _, f := range fields {
-			widths = append(widths, max(len(f.Name), columnWidth(f)))
-		}
-		p.widths[table] = widths
-	}
+	widths := t.widths
 	// The hot path of evtrace run: one reused buffer, no fmt per field.
 	line := p.buf[:0]
-	if !p.headed[table] {
-		p.headed[table] = true
+	if !t.headed {
+		t.headed = true
 		if p.multi {
 			line = appendCell(line, len(line), "TABLE", 12, false)
 		}

@@ -2,6 +2,7 @@ package output
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"strings"
 	"testing"
@@ -110,5 +111,30 @@ func TestRecordTextAllocs(t *testing.T) {
 	p.Record("events", d.Fields, vals)
 	if n := testing.AllocsPerRun(100, func() { p.Record("events", d.Fields, vals) }); n != 0 {
 		t.Errorf("%v allocations per record", n)
+	}
+}
+
+func TestRecordJSONKeepsBytes(t *testing.T) {
+	d, err := tracer.NewDecoder([]string{"comm#char[16]", "comm_b64#u32", "name#char[8]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	p := NewRecordPrinter(&b, JSON, []string{"events"}, "")
+	p.Record("events", d.Fields, []any{forged, uint64(7), "ok"})
+	p.Record("events", d.Fields, []any{"bash", uint64(8), "x\xff"})
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	// The struct has a member comm_b64 of its own: comm's bytes go in
+	// comm_b64_.
+	var first map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := first["comm_b64_"].(string)
+	if decodeB64(t, s) != forged || first["comm_b64"] != float64(7) || first["comm"] != forgedText || len(first) != 4 {
+		t.Errorf("first: %s", lines[0])
+	}
+	if want := `{"comm":"bash","comm_b64":8,"name":"x\ufffd","name_b64":"eP8="}`; lines[1] != want {
+		t.Errorf("second: %s\nwant    %s", lines[1], want)
 	}
 }
