@@ -15,22 +15,26 @@ import (
 // RecordPrinter prints decoded perf records of any struct (evtrace run):
 // columns headed by the field names, or one JSON object per record with
 // the fields in declaration order. With several tables, a TABLE column (or
-// a "_table" key) says which one a record came from.
+// a "_table" key) says which one a record came from, and each table's
+// rows sit under its own header, printed again when the table changes.
 type RecordPrinter struct {
-	w       io.Writer
-	format  Format
-	multi   bool
-	tables  map[string]*tableState
-	enc     *json.Encoder
-	traceFm string
-	buf     []byte // a line, reused
+	w          io.Writer
+	format     Format
+	multi      bool
+	tableWidth int // of the TABLE column: the longest table name
+	tables     map[string]*tableState
+	last       string // the table of the last row printed
+	enc        *json.Encoder
+	traceFm    string
+	buf        []byte // a line, reused
+	hbuf       []byte // a header line, reused
 }
 
 // tableState is what the printer keeps for a table, made at its first
 // record.
 type tableState struct {
-	headed   bool
-	widths   []int
+	headed   bool     // its header is above the rows printed since
+	widths   []int    // of its columns: as wide as their widest value yet
 	keys     []string // JSON: `"name":` for each field
 	b64Keys  []string // JSON: `"name_b64":` for each string field
 	tableKey string   // JSON: `"_table":"name",` with several tables
@@ -40,11 +44,15 @@ type tableState struct {
 // if set, selects trace_pipe fields the way bcc's trace_print(fmt=...) does:
 // {0} task, {1} pid, {2} cpu, {3} flags, {4} timestamp, {5} message.
 func NewRecordPrinter(w io.Writer, format Format, tables []string, traceFormat string) *RecordPrinter {
-	return &RecordPrinter{
-		w: w, format: format, multi: len(tables) > 1,
+	p := &RecordPrinter{
+		w: w, format: format, multi: len(tables) > 1, tableWidth: len("TABLE"),
 		tables: map[string]*tableState{},
 		enc:    json.NewEncoder(w), traceFm: traceFormat,
 	}
+	for _, t := range tables {
+		p.tableWidth = max(p.tableWidth, utf8.RuneCountInString(t))
+	}
+	return p
 }
 
 func (p *RecordPrinter) table(name string, fields []tracer.Field) *tableState {
@@ -113,29 +121,43 @@ func (p *RecordPrinter) Record(table string, fields []tracer.Field, vals []any) 
 		_, err := p.w.Write(b)
 		return err
 	}
-	widths := t.widths
 	// The hot path of evtrace run: one reused buffer, no fmt per field.
 	line := p.buf[:0]
-	if !t.headed {
-		t.headed = true
-		if p.multi {
-			line = appendCell(line, len(line), "TABLE", 12, false)
-		}
-		for i, f := range fields {
-			line = appendCell(line, len(line), strings.ToUpper(f.Name), widths[i], i == len(fields)-1)
-		}
-		line = append(line, '\n')
-	}
 	if p.multi {
-		line = appendCell(line, len(line), table, 12, false)
+		line = appendCell(line, len(line), table, p.tableWidth, false)
 	}
 	for i := range fields {
 		start := len(line)
 		line = appendValue(line, vals[i])
-		line = appendCell(line, start, "", widths[i], i == len(fields)-1)
+		last := i == len(fields)-1
+		if n := utf8.RuneCount(line[start:]); !last && n > t.widths[i] {
+			// A wider value than the column's: the column grows, and
+			// the header is printed again above this row.
+			t.widths[i] = n
+			t.headed = false
+		}
+		line = appendCell(line, start, "", t.widths[i], last)
 	}
 	line = append(line, '\n')
 	p.buf = line
+	if !t.headed || (p.multi && p.last != table) {
+		// Rows sit under their own table's header: it is printed again
+		// whenever the table changes.
+		t.headed = true
+		h := p.hbuf[:0]
+		if p.multi {
+			h = appendCell(h, len(h), "TABLE", p.tableWidth, false)
+		}
+		for i, f := range fields {
+			h = appendCell(h, len(h), strings.ToUpper(f.Name), t.widths[i], i == len(fields)-1)
+		}
+		h = append(h, '\n')
+		p.hbuf = h
+		if _, err := p.w.Write(h); err != nil {
+			return err
+		}
+	}
+	p.last = table
 	_, err := p.w.Write(line)
 	return err
 }
@@ -176,22 +198,32 @@ func appendValue(b []byte, v any) []byte {
 }
 
 // columnWidth is a column's width before the header is considered: the
-// widest value of an integer type, so that columns stay aligned.
+// widest value of an integer type (or array of them, up to maxArrayWidth),
+// so that columns stay aligned. A wider value widens its column.
 func columnWidth(f tracer.Field) int {
-	if f.Bits > 0 {
-		n := len(strconv.FormatUint(1<<f.Bits-1, 10))
-		if f.Kind == tracer.FieldInt {
-			n = len(strconv.FormatInt(-1<<(f.Bits-1), 10))
-		}
-		return n
-	}
 	switch {
 	case f.Kind == tracer.FieldString:
 		return min(f.Dims[0], 16)
-	case f.Kind == tracer.FieldPointer:
+	case f.Kind == tracer.FieldPointer && len(f.Dims) == 0:
 		return 18
-	case f.Kind == tracer.FieldBytes || len(f.Dims) > 0:
+	case f.Kind == tracer.FieldBytes:
 		return 12
+	case len(f.Dims) > 0:
+		elem := f
+		elem.Dims = nil
+		w := columnWidth(elem)
+		for i := len(f.Dims) - 1; i >= 0; i-- {
+			w = f.Dims[i]*w + f.Dims[i] - 1 + 2 // spaces between, brackets
+		}
+		if w > maxArrayWidth {
+			return 12
+		}
+		return w
+	case f.Bits > 0:
+		if f.Kind == tracer.FieldInt {
+			return len(strconv.FormatInt(-1<<(f.Bits-1), 10))
+		}
+		return len(strconv.FormatUint(1<<f.Bits-1, 10))
 	}
 	var digits int
 	switch f.Size {
@@ -209,6 +241,9 @@ func columnWidth(f tracer.Field) int {
 	}
 	return digits
 }
+
+// maxArrayWidth bounds the width an array column starts with.
+const maxArrayWidth = 40
 
 // TraceHeader prints the header of trace_pipe text output (none with a
 // trace format).

@@ -27,11 +27,11 @@ func TestRecordColumns(t *testing.T) {
 	p.Record("events", d.Fields, []any{uint64(7), int64(1234567), "a-very-long-task", []any{uint64(30), uint64(40)}, "0x0"})
 	p.Record("events", d.Fields, []any{uint64(4294967295), int64(-2147483648), "x", []any{uint64(0), uint64(0)}, "0x0"})
 	// Integer columns are as wide as their type's widest value (u32: 10,
-	// s32: 11), so every line stays aligned.
-	want := "PID        DELTA       COMM             PAIR         PTR\n" +
-		"4242       -3          nc               [1 2]        0xffff8880deadbeef\n" +
-		"7          1234567     a-very-long-task [30 40]      0x0\n" +
-		"4294967295 -2147483648 x                [0 0]        0x0\n"
+	// s32: 11; u32[2]: 23), so every line stays aligned.
+	want := "PID        DELTA       COMM             PAIR                    PTR\n" +
+		"4242       -3          nc               [1 2]                   0xffff8880deadbeef\n" +
+		"7          1234567     a-very-long-task [30 40]                 0x0\n" +
+		"4294967295 -2147483648 x                [0 0]                   0x0\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
@@ -51,13 +51,61 @@ func TestRecordJSONAndTables(t *testing.T) {
 	if !strings.HasPrefix(b.String(), `{"_table":"b","pid":4242,`) {
 		t.Errorf("two tables: %s", b.String())
 	}
-	b.Reset()
-	p := NewRecordPrinter(&b, Text, []string{"a", "b"}, "")
-	p.Record("a", d.Fields, vals)
-	p.Record("b", d.Fields, vals)
-	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if len(lines) != 4 || !strings.HasPrefix(lines[0], "TABLE        PID") || !strings.HasPrefix(lines[3], "b            4242") {
-		t.Errorf("two tables, text:\n%s", b.String())
+}
+
+// TestRecordTablesText: with several tables, every row sits under its own
+// table's header (printed again when the table changes), after a TABLE
+// column as wide as the longest table name.
+func TestRecordTablesText(t *testing.T) {
+	execs, err := tracer.NewDecoder([]string{"pid#u32", "comm#char[16]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exits, err := tracer.NewDecoder([]string{"pid#u32", "code#s32", "duration_ns#u64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	p := NewRecordPrinter(&b, Text, []string{"execs", "process_exits"}, "")
+	p.Record("execs", execs.Fields, []any{uint64(10), "bash"})
+	p.Record("execs", execs.Fields, []any{uint64(11), "ls"})
+	p.Record("process_exits", exits.Fields, []any{uint64(11), int64(0), uint64(1500)})
+	p.Record("execs", execs.Fields, []any{uint64(12), "cat"})
+	want := `TABLE         PID        COMM
+execs         10         bash
+execs         11         ls
+TABLE         PID        CODE        DURATION_NS
+process_exits 11         0           1500
+TABLE         PID        COMM
+execs         12         cat
+`
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// TestRecordColumnsWiden: a value wider than its column widens it, and the
+// header is printed again above it, so rows stay under their names.
+func TestRecordColumnsWiden(t *testing.T) {
+	d, err := tracer.NewDecoder([]string{"path#char[64]", "n#u8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	p := NewRecordPrinter(&b, Text, []string{"opens"}, "")
+	p.Record("opens", d.Fields, []any{"/etc/passwd", uint64(1)})
+	p.Record("opens", d.Fields, []any{"/usr/lib/x86_64-linux-gnu/libc.so.6", uint64(2)})
+	p.Record("opens", d.Fields, []any{"/tmp/x", uint64(3)})
+	p.Record("opens", d.Fields, []any{"/tmp/\x1b", uint64(4)}) // escaped: as wide as the escape
+	want := `PATH             N
+/etc/passwd      1
+PATH                                N
+/usr/lib/x86_64-linux-gnu/libc.so.6 2
+/tmp/x                              3
+/tmp/\x1b                           4
+`
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
 
