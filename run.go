@@ -220,7 +220,12 @@ func runProgram(c *cli.Context, name, source string) error {
 	}
 	out := newSink(stdout, stop)
 	p := output.NewRecordPrinter(out.w, format, s.PerfTables(), traceFmt)
-	if len(decoders) == 0 {
+	printk := tracer.CallsTracePrintk(source)
+	// Without a perf table or bpf_trace_printk, what the program records
+	// stays in its maps: it still runs (its maps fill), but evtrace says so
+	// and prints no header for output that cannot come.
+	silent := len(decoders) == 0 && !printk
+	if len(decoders) == 0 && printk {
 		out.done(p.TraceHeader())
 	}
 	out.flush()
@@ -228,7 +233,16 @@ func runProgram(c *cli.Context, name, source string) error {
 	for _, pr := range s.Probes() {
 		attached = append(attached, pr.Kind.String()+" "+pr.Target)
 	}
-	fmt.Fprintf(stderr, "evtrace: tracing (%s); Ctrl-C to stop\n", strings.Join(attached, ", "))
+	if silent {
+		until := "until Ctrl-C"
+		if d := c.Duration("duration"); d > 0 {
+			until = "for " + d.String() + " (or until Ctrl-C)"
+		}
+		fmt.Fprintf(stderr, "evtrace: %s\n", noOutputNote(name, s.Maps()))
+		fmt.Fprintf(stderr, "evtrace: attached (%s); running %s, printing nothing\n", strings.Join(attached, ", "), until)
+	} else {
+		fmt.Fprintf(stderr, "evtrace: tracing (%s); Ctrl-C to stop\n", strings.Join(attached, ", "))
+	}
 
 	var events, lost uint64
 	var decodeErr error // the first record that does not fit its table's layout ends the run
@@ -269,8 +283,25 @@ func runProgram(c *cli.Context, name, source string) error {
 	})
 	out.flush()
 	closeErr := s.Close()
-	fmt.Fprintf(stderr, "evtrace: %d events, %d lost\n", events, lost)
+	if silent {
+		fmt.Fprintln(stderr, "evtrace: detached; its maps were not printed")
+	} else {
+		fmt.Fprintf(stderr, "evtrace: %d events, %d lost\n", events, lost)
+	}
 	return errors.Join(decodeErr, runErr, closeErr, out.err)
+}
+
+// noOutputNote says that a program has no output evtrace run reads, and
+// where its results are instead.
+func noOutputNote(name string, maps []tracer.MapInfo) string {
+	if len(maps) == 0 {
+		return name + " has no perf output, calls no bpf_trace_printk and has no maps: nothing it does can be printed"
+	}
+	names := make([]string, len(maps))
+	for i, m := range maps {
+		names[i] = m.String()
+	}
+	return fmt.Sprintf("%s has no perf output and calls no bpf_trace_printk (the outputs evtrace run reads): its results are in its maps (%s), which evtrace run does not print yet", name, strings.Join(names, ", "))
 }
 
 // sink writes output through a buffer, flushed whenever the tracer has

@@ -422,3 +422,39 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
 		t.Errorf("json %s: task %q, msg %q", stdout, l.TaskB64, l.MsgB64)
 	}
 }
+
+// TestRunNoOutput: a program without a perf table or bpf_trace_printk
+// keeps its results in maps. evtrace says so, prints no header for lines
+// that cannot come, runs attached for --duration, and says it detached.
+func TestRunNoOutput(t *testing.T) {
+	requireBPF(t)
+	probe := writeProbe(t, `
+BPF_HASH(counts, u32, u64);
+BPF_ARRAY(totals, u64, 1);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
+{
+	u32 pid = bpf_get_current_pid_tgid() >> 32;
+	counts.increment(pid);
+	return 0;
+}`)
+	start := time.Now()
+	code, stdout, stderr := runCLI("run", probe, "--duration", "1s")
+	if code != 0 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %s", code, stdout, stderr)
+	}
+	if time.Since(start) < time.Second {
+		t.Errorf("stopped before --duration")
+	}
+	for _, want := range []string{
+		"evtrace: probe.c has no perf output and calls no bpf_trace_printk (the outputs evtrace run reads): its results are in its maps (counts: hash, totals: array), which evtrace run does not print yet\n",
+		"evtrace: attached (tracepoint syscalls:sys_enter_getppid); running for 1s (or until Ctrl-C), printing nothing\n",
+		"evtrace: detached; its maps were not printed\n",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "events,") {
+		t.Errorf("an event count for a program that has no events:\n%s", stderr)
+	}
+}

@@ -16,7 +16,8 @@ import (
 // columns headed by the field names, or one JSON object per record with
 // the fields in declaration order. With several tables, a TABLE column (or
 // a "_table" key) says which one a record came from, and each table's
-// rows sit under its own header, printed again when the table changes.
+// rows sit under its own header, printed again when the table changes
+// (trace lines, between records, under theirs).
 type RecordPrinter struct {
 	w          io.Writer
 	format     Format
@@ -140,9 +141,9 @@ func (p *RecordPrinter) Record(table string, fields []tracer.Field, vals []any) 
 	}
 	line = append(line, '\n')
 	p.buf = line
-	if !t.headed || (p.multi && p.last != table) {
+	if !t.headed || p.last != table {
 		// Rows sit under their own table's header: it is printed again
-		// whenever the table changes.
+		// whenever the table changes, or trace lines came between.
 		t.headed = true
 		h := p.hbuf[:0]
 		if p.multi {
@@ -245,12 +246,17 @@ func columnWidth(f tracer.Field) int {
 // maxArrayWidth bounds the width an array column starts with.
 const maxArrayWidth = 40
 
+// traceRows is RecordPrinter.last after trace lines.
+const traceRows = "\x00trace"
+
 // TraceHeader prints the header of trace_pipe text output (none with a
-// trace format).
+// trace format). Trace prints it too, before trace lines that follow
+// records.
 func (p *RecordPrinter) TraceHeader() error {
 	if p.traceFm != "" {
 		return nil
 	}
+	p.last = traceRows
 	return traceHeader(p.w, p.format)
 }
 
@@ -259,6 +265,11 @@ func (p *RecordPrinter) Trace(l tracer.TraceLine, wall time.Time) error {
 	if p.traceFm != "" && p.format == Text {
 		_, err := io.WriteString(p.w, FormatTrace(p.traceFm, l)+"\n")
 		return err
+	}
+	if p.format == Text && p.last != traceRows {
+		if err := p.TraceHeader(); err != nil {
+			return err
+		}
 	}
 	return writeTrace(p.w, p.enc, p.format, l, wall)
 }

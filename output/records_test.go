@@ -186,3 +186,31 @@ func TestRecordJSONKeepsBytes(t *testing.T) {
 		t.Errorf("second: %s\nwant    %s", lines[1], want)
 	}
 }
+
+// TestRecordsAndTraceLines: a program with a perf table that also calls
+// bpf_trace_printk: trace lines sit under the trace header, records under
+// theirs, each printed again when the kind of line changes.
+func TestRecordsAndTraceLines(t *testing.T) {
+	d, err := tracer.NewDecoder([]string{"pid#u32", "n#u8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	p := NewRecordPrinter(&b, Text, []string{"events"}, "")
+	l := tracer.TraceLine{Task: "nc", PID: 7, CPU: 1, Message: "hello"}
+	p.Record("events", d.Fields, []any{uint64(7), uint64(1)})
+	p.Trace(l, when)
+	p.Trace(l, when)
+	p.Record("events", d.Fields, []any{uint64(7), uint64(2)})
+	want := `PID        N
+7          1
+TIME     TID     CPU COMM            MESSAGE
+10:04:05 7       1   nc              hello
+10:04:05 7       1   nc              hello
+PID        N
+7          2
+`
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
