@@ -204,6 +204,7 @@ func runProgram(c *cli.Context, name, source string) error {
 		if err != nil {
 			return fmt.Errorf("perf table %s: %w", table, err)
 		}
+		d.Trailing = tracer.SubmitsSkb(source, table)
 		decoders[table] = d
 	}
 	clock, err := tracer.NewWallClock()

@@ -40,6 +40,15 @@ type Field struct {
 type Decoder struct {
 	Fields []Field
 	Size   int // sizeof the struct, padding included
+	// Trailing accepts records longer than the struct: perf_submit_skb
+	// sends the packet's bytes after it (see SubmitsSkb).
+	Trailing bool
+}
+
+// SubmitsSkb says whether source sends table's records with
+// perf_submit_skb, which appends packet bytes to the struct.
+func SubmitsSkb(source, table string) bool {
+	return regexp.MustCompile(`\b` + regexp.QuoteMeta(table) + `\s*\.\s*perf_submit_skb\s*\(`).MatchString(source)
 }
 
 // fieldDescRe splits libbcc's "name#type" field descriptions; unnamed
@@ -360,7 +369,7 @@ func alignUp(n, a int) int { return (n + a - 1) / a * a }
 // bytes, so input that much longer is accepted; a record of another size
 // was not made by the struct as laid out, and is an error.
 func (d *Decoder) Decode(b []byte) ([]any, error) {
-	if padded := alignUp(d.Size+4, 8) - 4; d.Size > 0 && (len(b) < d.Size || len(b) > padded) {
+	if padded := alignUp(d.Size+4, 8) - 4; d.Size > 0 && (len(b) < d.Size || (len(b) > padded && !d.Trailing)) {
 		return nil, fmt.Errorf("record of %d bytes, but the struct is laid out in %d (%d with the kernel's padding): the program sent something else, or a struct evtrace lays out differently than the compiler did; its records are not decoded", len(b), d.Size, padded)
 	}
 	vals := make([]any, len(d.Fields))

@@ -245,4 +245,15 @@ func TestDecodeRecordSize(t *testing.T) {
 			t.Errorf("record of %d bytes: %v", n, err)
 		}
 	}
+	// perf_submit_skb sends the packet after the struct.
+	d.Trailing = true
+	if _, err := d.Decode(make([]byte, 100)); err != nil {
+		t.Errorf("perf_submit_skb record: %v", err)
+	}
+	if _, err := d.Decode(make([]byte, 2)); err == nil {
+		t.Error("short perf_submit_skb record decoded")
+	}
+	if !SubmitsSkb("events.perf_submit_skb(skb, skb->len, &e, sizeof(e));", "events") || SubmitsSkb("events.perf_submit(ctx, &e, sizeof(e));", "events") || SubmitsSkb("myevents.perf_submit_skb(", "events") {
+		t.Error("SubmitsSkb")
+	}
 }
