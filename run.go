@@ -282,6 +282,9 @@ func runProgram(c *cli.Context, name, source string) error {
 		},
 		Flush: out.flush,
 	})
+	if decodeErr != nil {
+		runErr = errors.Join(decodeErr, runErr)
+	}
 	out.flush()
 	closeErr := s.Close()
 	if silent {
@@ -289,7 +292,7 @@ func runProgram(c *cli.Context, name, source string) error {
 	} else {
 		fmt.Fprintf(stderr, "evtrace: %d events, %d lost\n", events, lost)
 	}
-	return errors.Join(decodeErr, runErr, closeErr, out.err)
+	return errors.Join(runErr, closeErr, out.err)
 }
 
 // noOutputNote says that a program has no output evtrace run reads, and
