@@ -48,8 +48,10 @@ other functions are left alone, or attached with --attach.
 
 Every BPF_PERF_OUTPUT table the program submits to is read, and each event
 is decoded from the struct passed to perf_submit (libbcc records its
-fields): columns headed by the field names, or -o json. If the program
-calls bpf_trace_printk, the trace pipe is read and printed.
+members; bitfields and packing are read from the struct's definition in
+the file): columns headed by the field names, or -o json. If the program
+calls bpf_trace_printk, the trace pipe is read and printed. A program with
+neither keeps its results in maps, which evtrace run does not print yet.
 
 Examples:
    sudo evtrace run getppid.c                     # auto-attach, print events
