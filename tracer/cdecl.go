@@ -386,6 +386,21 @@ func declarators(decl []cToken) []cMember {
 		members = append(members, m)
 		start = i + 1
 	}
+	if len(members) > 1 {
+		// Whether an attribute applies to one declarator or to all
+		// depends on where it stands: evtrace does not tell.
+		var attrs []string
+		for i := range decl {
+			skipAttributes(decl, i, &attrs)
+		}
+		if len(attrs) > 0 {
+			for i := range members {
+				if members[i].problem == "" {
+					members[i].problem = "an attribute in a declaration of several members (declare them one by one)"
+				}
+			}
+		}
+	}
 	return members
 }
 

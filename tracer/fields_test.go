@@ -220,6 +220,7 @@ func TestSourceDecoderRefuses(t *testing.T) {
 		{`struct ev { u32 n; u8 data[]; };`, []string{"n#u32", "data#u8[]"}, "struct ev: field data: type \"u8[]\": an array of unknown length"},
 		{"#pragma pack(push, 1)\nstruct ev { u8 a:3; };\n#pragma pack(pop)", []string{"a#u8"}, "struct ev: field a: a bitfield under #pragma pack"},
 		{"#pragma pack(push, r1, 1)\nstruct ev { u8 a; };", []string{"a#u8"}, "struct ev: a #pragma pack form evtrace does not read"},
+		{`struct ev { u8 x; __attribute__((packed)) u32 a, b; };`, []string{"x#u8", "a#u32", "b#u32"}, "struct ev: field a: an attribute in a declaration of several members"},
 		{`struct ev { u8 a; float f; };`, []string{"a#u8", "f#float"}, `struct ev: field f: type "float" is not supported`},
 		{`typedef u32 myint; struct ev { myint x; };`, []string{"x#myint"}, `struct ev: field x: type "myint" is not supported`},
 	}
