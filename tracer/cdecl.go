@@ -302,7 +302,7 @@ func matching(toks []cToken, i int) int {
 }
 
 // skipAttributes skips attributes at toks[i] (__attribute__((...)),
-// and the kernel's __packed and __aligned(N)), appending their names,
+// [[...]], the kernel's __packed and __aligned(N)), appending their names,
 // without leading and trailing underscores, to names.
 func skipAttributes(toks []cToken, i int, names *[]string) int {
 	for i < len(toks) {
@@ -318,6 +318,21 @@ func skipAttributes(toks []cToken, i int, names *[]string) int {
 				case toks[j].is(")"):
 					depth--
 				case depth == 2 && toks[j].kind == 'a' && (toks[j-1].is("(") || toks[j-1].is(",")):
+					*names = append(*names, strings.Trim(toks[j].text, "_"))
+				}
+			}
+			i = end + 1
+		case t.is("[") && i+1 < len(toks) && toks[i+1].is("["):
+			// C23: [[gnu::packed, gnu::aligned(8)]].
+			end := matching(toks, i)
+			parens := 0
+			for j := i + 2; j < end; j++ {
+				switch {
+				case toks[j].is("("):
+					parens++
+				case toks[j].is(")"):
+					parens--
+				case parens == 0 && toks[j].kind == 'a' && !(j+1 < end && toks[j+1].is(":")):
 					*names = append(*names, strings.Trim(toks[j].text, "_"))
 				}
 			}

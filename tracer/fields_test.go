@@ -157,6 +157,8 @@ func TestSourceDecoderLayout(t *testing.T) {
 			[]any{uint64(1), uint64(0x0fedcba987654321), uint64(100), int64(-2), "abcd", uint64(1)}, 24},
 		{"char, _Bool and int bitfields", `struct chb { char a:3; _Bool f:1; int g:20; };`,
 			[]string{"a#char", "f#_Bool", "g#int"}, []byte{0x0d, 0xee, 0x85, 0}, []any{int64(-3), uint64(1), int64(-500000)}, 4},
+		{"C23 attribute", `struct [[gnu::packed]] p { u8 a; u16 b; };`,
+			[]string{"a#u8", "b#u16"}, []byte{1, 2, 0, 0}, []any{uint64(1), uint64(2)}, 3},
 		{"pragma pack", "#pragma pack(push, 1)\nstruct pragma_ev { u8 a; u64 b; };\n#pragma pack(pop)\nstruct after { u8 x; };",
 			[]string{"a#u8", "b#u64"}, []byte{1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, []any{uint64(1), uint64(2)}, 9},
 		{"pragma pack popped", "#pragma pack(push, 1)\nstruct x { u8 a; };\n#pragma pack(pop)\nstruct natural { u8 a; u64 b; };",
@@ -221,6 +223,8 @@ func TestSourceDecoderRefuses(t *testing.T) {
 		{"#pragma pack(push, 1)\nstruct ev { u8 a:3; };\n#pragma pack(pop)", []string{"a#u8"}, "struct ev: field a: a bitfield under #pragma pack"},
 		{"#pragma pack(push, r1, 1)\nstruct ev { u8 a; };", []string{"a#u8"}, "struct ev: a #pragma pack form evtrace does not read"},
 		{`struct ev { u8 x; __attribute__((packed)) u32 a, b; };`, []string{"x#u8", "a#u32", "b#u32"}, "struct ev: field a: an attribute in a declaration of several members"},
+		{`struct ev { u8 a; u32 b [[gnu::aligned(16)]]; };`, []string{"a#u8", "b#u32"}, "struct ev: field b: __attribute__((aligned))"},
+		{`struct ev { u8 a; u32 b; } [[gnu::aligned(8)]];`, []string{"a#u8", "b#u32"}, "struct ev: __attribute__((aligned)) on the struct"},
 		{`struct ev { u8 a; float f; };`, []string{"a#u8", "f#float"}, `struct ev: field f: type "float" is not supported`},
 		{`typedef u32 myint; struct ev { myint x; };`, []string{"x#myint"}, `struct ev: field x: type "myint" is not supported`},
 	}
