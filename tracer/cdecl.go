@@ -55,14 +55,20 @@ type cMember struct {
 // and preprocessor directives are dropped; pack is the #pragma pack in
 // effect where the token is (0: none, -1: a form evtrace does not read).
 type cToken struct {
-	kind byte // 'a' identifier or keyword, '0' number, 'p' punctuation, 't' a struct/union/enum type (made by the parser)
+	kind byte // 'a' identifier or keyword, '0' number, 'p' punctuation, 'm' a macro that may change a layout, 't' a struct/union/enum type (made by the parser)
 	text string
 	pack int
 }
 
 func (t cToken) is(s string) bool { return t.text == s && t.kind != 't' }
 
-var pragmaPackRe = regexp.MustCompile(`^\s*pragma\s+pack\s*\(([^)]*)\)`)
+var (
+	pragmaPackRe = regexp.MustCompile(`^\s*pragma\s+pack\s*\(([^)]*)\)`)
+	pragmaOpRe   = regexp.MustCompile(`^\s*\(\s*"([^"]*)"`)
+	defineRe     = regexp.MustCompile(`^\s*define\s+([A-Za-z_][A-Za-z0-9_]*)(?:\([^)]*\))?(.*)$`)
+	layoutWordRe = regexp.MustCompile(`__attribute|\[\[|packed|aligned|[Aa]lignas|_Pragma|\bpack\b`)
+	pragmaWordRe = regexp.MustCompile(`_Pragma|\bpack\b`)
+)
 
 // cTokens splits C text into tokens.
 func cTokens(src string) []cToken {
@@ -71,6 +77,7 @@ func cTokens(src string) []cToken {
 		pack      int
 		packStack []int
 		lineStart = true
+		macros    = map[string]bool{} // macros that may change a layout: true for a pragma
 	)
 	for i := 0; i < len(src); {
 		c := src[i]
@@ -108,6 +115,10 @@ func cTokens(src string) []cToken {
 			if m := pragmaPackRe.FindStringSubmatch(src[i+1 : end]); m != nil {
 				pack, packStack = pragmaPack(m[1], pack, packStack)
 			}
+			if m := defineRe.FindStringSubmatch(src[i+1 : end]); m != nil && layoutWordRe.MatchString(m[2]) {
+				// A macro that may pack or align what uses it.
+				macros[m[1]] = pragmaWordRe.MatchString(m[2])
+			}
 			i = end
 			continue
 		case c == '"' || c == '\'':
@@ -130,6 +141,26 @@ func cTokens(src string) []cToken {
 			kind = 'a'
 			for j < len(src) && isIdentByte(src[j]) {
 				j++
+			}
+			if pragma, ok := macros[src[i:j]]; ok {
+				// A macro evtrace does not expand: a layout problem
+				// where it stands, and for what follows if it may be
+				// a #pragma pack.
+				if pragma {
+					pack = -1
+				}
+				toks = append(toks, cToken{kind: 'm', text: src[i:j], pack: pack})
+				i = j
+				lineStart = false
+				continue
+			}
+			if src[i:j] == "_Pragma" {
+				// _Pragma("pack(1)"): the operator form of #pragma.
+				if m := pragmaOpRe.FindStringSubmatch(src[j:]); m != nil {
+					if m := pragmaPackRe.FindStringSubmatch("pragma " + m[1]); m != nil {
+						pack, packStack = pragmaPack(m[1], pack, packStack)
+					}
+				}
 			}
 		case isDigit(c) || (c == '.' && i+1 < len(src) && isDigit(src[i+1])):
 			kind = '0'
@@ -242,7 +273,7 @@ func parseTagged(toks []cToken, i int, defs *cDefs) (int, *cStruct) {
 			s.packed = true
 		case harmlessAttribute[a]:
 		case s.problem == "":
-			s.problem = "__attribute__((" + a + ")) on the struct"
+			s.problem = attrProblem(a) + " on the struct"
 		}
 	}
 	if s.pack < 0 && s.problem == "" {
@@ -257,7 +288,7 @@ func parseTagged(toks []cToken, i int, defs *cDefs) (int, *cStruct) {
 func enumProblem(body []cToken, attrs []string, fixed bool) string {
 	for _, a := range attrs {
 		if !harmlessAttribute[a] {
-			return "__attribute__((" + a + ")) makes its size unknown"
+			return attrProblem(a) + " makes its size unknown"
 		}
 	}
 	if fixed {
@@ -273,6 +304,14 @@ func enumProblem(body []cToken, attrs []string, fixed bool) string {
 		}
 	}
 	return ""
+}
+
+// attrProblem names an attribute evtrace does not lay out.
+func attrProblem(a string) string {
+	if name, ok := strings.CutPrefix(a, "macro:"); ok {
+		return "macro " + name + " (evtrace does not expand macros, and this one may pack or align)"
+	}
+	return "__attribute__((" + a + "))"
 }
 
 // harmlessAttribute names the attributes that do not change a layout.
@@ -337,8 +376,19 @@ func skipAttributes(toks []cToken, i int, names *[]string) int {
 				}
 			}
 			i = end + 1
+		case t.kind == 'm':
+			*names = append(*names, "macro:"+t.text)
+			i++
+			if i < len(toks) && toks[i].is("(") {
+				i = matching(toks, i) + 1
+			}
 		case t.is("__packed"):
 			*names = append(*names, "packed")
+			i++
+		case t.kind == 'a' && t.text[0] == '_' && t.text != "__aligned" && t.text != "_Alignas" &&
+			(strings.Contains(t.text, "aligned") || strings.Contains(t.text, "packed")):
+			// The kernel's ____cacheline_aligned, __aligned_largest, ...
+			*names = append(*names, "macro:"+t.text)
 			i++
 		case t.is("__aligned") || t.is("_Alignas") || t.is("alignas"):
 			*names = append(*names, "aligned")
@@ -455,7 +505,7 @@ func declarator(toks []cToken, first bool) cMember {
 			m.packed = true
 		case harmlessAttribute[a]:
 		case m.problem == "":
-			m.problem = "__attribute__((" + a + "))"
+			m.problem = attrProblem(a)
 		}
 	}
 	// The name: in "void (*fn)(int)" the first identifier in parentheses;

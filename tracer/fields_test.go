@@ -161,6 +161,8 @@ func TestSourceDecoderLayout(t *testing.T) {
 			[]string{"a#u8", "b#u16"}, []byte{1, 2, 0, 0}, []any{uint64(1), uint64(2)}, 3},
 		{"pragma pack", "#pragma pack(push, 1)\nstruct pragma_ev { u8 a; u64 b; };\n#pragma pack(pop)\nstruct after { u8 x; };",
 			[]string{"a#u8", "b#u64"}, []byte{1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, []any{uint64(1), uint64(2)}, 9},
+		{"_Pragma", "_Pragma(\"pack(push, 1)\")\nstruct pragma_ev { u8 a; u64 b; };\n_Pragma(\"pack(pop)\")",
+			[]string{"a#u8", "b#u64"}, []byte{1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, []any{uint64(1), uint64(2)}, 9},
 		{"pragma pack popped", "#pragma pack(push, 1)\nstruct x { u8 a; };\n#pragma pack(pop)\nstruct natural { u8 a; u64 b; };",
 			[]string{"a#u8", "b#u64"}, append([]byte{1, 0, 0, 0, 0, 0, 0, 0, 2}, make([]byte, 11)...), []any{uint64(1), uint64(2)}, 16},
 		{"same names, told apart by type", "struct one { u8 a; u32 b; } __attribute__((packed));\nstruct two { u8 a; u8 b; };",
@@ -172,6 +174,8 @@ func TestSourceDecoderLayout(t *testing.T) {
 static const char *s = "struct fake4 { u8 a:1; u8 b:1; }";
 struct real { u8 a; u8 b; };`,
 			[]string{"a#u8", "b#u8"}, []byte{1, 2, 0, 0}, []any{uint64(1), uint64(2)}, 2},
+		{"harmless macros", "#define N 16\n#define X(a) ((a)+1)\nstruct ev { u8 a[N]; u8 b; };",
+			[]string{"a#u8[16]", "b#u8"}, make([]byte, 20), []any{[]any{uint64(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0)}, uint64(0)}, 17},
 		{"enum defined in the file", `enum state { IDLE, BUSY = 7 }; struct e { enum state s; u8 n; };`,
 			[]string{"s#enum state", "n#u8"}, []byte{7, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0}, []any{int64(7), uint64(9)}, 8},
 		{"nested definitions elsewhere", `struct outer { struct inner { u16 p; } in; u8 r; }; struct ev { u16 p; u64 q:9; };`,
@@ -225,6 +229,10 @@ func TestSourceDecoderRefuses(t *testing.T) {
 		{`struct ev { u8 x; __attribute__((packed)) u32 a, b; };`, []string{"x#u8", "a#u32", "b#u32"}, "struct ev: field a: an attribute in a declaration of several members"},
 		{`struct ev { u8 a; u32 b [[gnu::aligned(16)]]; };`, []string{"a#u8", "b#u32"}, "struct ev: field b: __attribute__((aligned))"},
 		{`struct ev { u8 a; u32 b; } [[gnu::aligned(8)]];`, []string{"a#u8", "b#u32"}, "struct ev: __attribute__((aligned)) on the struct"},
+		{"#define __my_packed __attribute__((packed))\nstruct ev { u8 a; u32 b; } __my_packed;", []string{"a#u8", "b#u32"}, "struct ev: macro __my_packed (evtrace does not expand macros"},
+		{"#define ALIGN(n) __attribute__((aligned(n)))\nstruct ev { u8 a; u32 b ALIGN(8); };", []string{"a#u8", "b#u32"}, "struct ev: field b: macro ALIGN"},
+		{"#define PACK1 _Pragma(\"pack(1)\")\nPACK1\nstruct ev { u8 a; u32 b; };", []string{"a#u8", "b#u32"}, "struct ev: a #pragma pack form evtrace does not read"},
+		{"struct ev { u8 a; u32 b; } ____cacheline_aligned;", []string{"a#u8", "b#u32"}, "struct ev: macro ____cacheline_aligned"},
 		{`struct ev { u8 a; float f; };`, []string{"a#u8", "f#float"}, `struct ev: field f: type "float" is not supported`},
 		{`typedef u32 myint; struct ev { myint x; };`, []string{"x#myint"}, `struct ev: field x: type "myint" is not supported`},
 	}
