@@ -367,15 +367,15 @@ func reportStale(stderr io.Writer, s interface {
 // perfFlags tune the perf rings, for the commands that read them.
 func perfFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "perf-pages", Value: tracer.DefaultPerfPages, Usage: "perf ring size per CPU, in `N` pages (a power of two)"},
+		&cli.IntFlag{Name: "perf-pages", Value: tracer.DefaultPerfPages, Usage: fmt.Sprintf("perf ring size per CPU, in `N` pages (a power of two, at most %d)", tracer.MaxPerfPages())},
 		&cli.IntFlag{Name: "perf-wakeup", Value: 0, Usage: "wake evtrace every `N` records (1 = every record, as bcc); 0: when a ring is a quarter full. Rings are read every 100ms anyway"},
 	}
 }
 
 func parsePerfFlags(c *cli.Context) (pages, wakeup int, err error) {
 	pages = c.Int("perf-pages")
-	if pages < 1 || pages&(pages-1) != 0 {
-		return 0, 0, usagef("--perf-pages %d: want a power of two", pages)
+	if err := tracer.CheckPerfPages(pages); err != nil {
+		return 0, 0, usagef("--perf-pages %w", err)
 	}
 	wakeup = c.Int("perf-wakeup")
 	switch {

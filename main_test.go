@@ -38,6 +38,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"listen", "--offsets", "dwarf"}, `unknown offsets source "dwarf" (want auto, btf or headers)`},
 		{[]string{"listen", "-o", "xml"}, `unknown output format "xml" (want text or json)`},
 		{[]string{"listen", "--perf-pages", "3"}, `--perf-pages 3: want a power of two`},
+		{[]string{"listen", "--ebpf", "--attach", "kprobe", "--perf-pages", "4503599627370496"}, `--perf-pages 4503599627370496: want a power of two from 1 to`},
+		{[]string{"tutorial", "hello", "--ebpf", "--perf-pages", "1073741824"}, `--perf-pages 1073741824: want a power of two from 1 to`},
 		{[]string{"listen", "--perf-wakeup", "-1"}, `--perf-wakeup -1: want 0 (a quarter ring) or a number of records`},
 		{[]string{"listen", "--backend", "llvm"}, `--backend: unknown backend "llvm" (want auto, bcc or elf)`},
 		{[]string{"compile"}, `compile what?`},

@@ -48,8 +48,10 @@ other functions are left alone, or attached with --attach.
 
 Every BPF_PERF_OUTPUT table the program submits to is read, and each event
 is decoded from the struct passed to perf_submit (libbcc records its
-fields): columns headed by the field names, or -o json. If the program
-calls bpf_trace_printk, the trace pipe is read and printed.
+members; bitfields and packing are read from the struct's definition in
+the file): columns headed by the field names, or -o json. If the program
+calls bpf_trace_printk, the trace pipe is read and printed. A program with
+neither keeps its results in maps, which evtrace run does not print yet.
 
 Examples:
    sudo evtrace run getppid.c                     # auto-attach, print events
@@ -200,10 +202,11 @@ func runProgram(c *cli.Context, name, source string) error {
 			decoders[table] = tracer.RawDecoder()
 			continue
 		}
-		d, err := tracer.NewDecoder(fields)
+		d, err := tracer.SourceDecoder(source, fields)
 		if err != nil {
 			return fmt.Errorf("perf table %s: %w", table, err)
 		}
+		d.Trailing = tracer.SubmitsSkb(source, table)
 		decoders[table] = d
 	}
 	clock, err := tracer.NewWallClock()
@@ -220,7 +223,12 @@ func runProgram(c *cli.Context, name, source string) error {
 	}
 	out := newSink(stdout, stop)
 	p := output.NewRecordPrinter(out.w, format, s.PerfTables(), traceFmt)
-	if len(decoders) == 0 {
+	printk := tracer.CallsTracePrintk(source)
+	// Without a perf table or bpf_trace_printk, what the program records
+	// stays in its maps: it still runs (its maps fill), but evtrace says so
+	// and prints no header for output that cannot come.
+	silent := len(decoders) == 0 && !printk
+	if len(decoders) == 0 && printk {
 		out.done(p.TraceHeader())
 	}
 	out.flush()
@@ -228,9 +236,19 @@ func runProgram(c *cli.Context, name, source string) error {
 	for _, pr := range s.Probes() {
 		attached = append(attached, pr.Kind.String()+" "+pr.Target)
 	}
-	fmt.Fprintf(stderr, "evtrace: tracing (%s); Ctrl-C to stop\n", strings.Join(attached, ", "))
+	if silent {
+		until := "until Ctrl-C"
+		if d := c.Duration("duration"); d > 0 {
+			until = "for " + d.String() + " (or until Ctrl-C)"
+		}
+		fmt.Fprintf(stderr, "evtrace: %s\n", noOutputNote(name, s.Maps()))
+		fmt.Fprintf(stderr, "evtrace: attached (%s); running %s, printing nothing\n", strings.Join(attached, ", "), until)
+	} else {
+		fmt.Fprintf(stderr, "evtrace: tracing (%s); Ctrl-C to stop\n", strings.Join(attached, ", "))
+	}
 
 	var events, lost uint64
+	var decodeErr error // the first record that does not fit its table's layout ends the run
 	limit := uint64(c.Int("count"))
 	counted := func() {
 		events++
@@ -240,13 +258,14 @@ func runProgram(c *cli.Context, name, source string) error {
 	}
 	runErr := s.Run(ctx, tracer.Handler{
 		Sample: func(table string, data []byte) {
-			if limit > 0 && events >= limit {
+			if (limit > 0 && events >= limit) || decodeErr != nil {
 				return
 			}
 			d := decoders[table]
 			vals, err := d.Decode(data)
 			if err != nil {
-				fmt.Fprintf(stderr, "evtrace: %s: %v\n", table, err)
+				decodeErr = fmt.Errorf("perf table %s: %w", table, err)
+				stop()
 				return
 			}
 			out.done(p.Record(table, d.Fields, vals))
@@ -265,10 +284,30 @@ func runProgram(c *cli.Context, name, source string) error {
 		},
 		Flush: out.flush,
 	})
+	if decodeErr != nil {
+		runErr = errors.Join(decodeErr, runErr)
+	}
 	out.flush()
 	closeErr := s.Close()
-	fmt.Fprintln(stderr, summary(events, lost, s.LossesExact()))
+	if silent {
+		fmt.Fprintln(stderr, "evtrace: detached; its maps were not printed")
+	} else {
+		fmt.Fprintln(stderr, summary(events, lost, s.LossesExact()))
+	}
 	return errors.Join(runErr, closeErr, out.err)
+}
+
+// noOutputNote says that a program has no output evtrace run reads, and
+// where its results are instead.
+func noOutputNote(name string, maps []tracer.MapInfo) string {
+	if len(maps) == 0 {
+		return name + " has no perf output, calls no bpf_trace_printk and has no maps: nothing it does can be printed"
+	}
+	names := make([]string, len(maps))
+	for i, m := range maps {
+		names[i] = m.String()
+	}
+	return fmt.Sprintf("%s has no perf output and calls no bpf_trace_printk (the outputs evtrace run reads): its results are in its maps (%s), which evtrace run does not print yet", name, strings.Join(names, ", "))
 }
 
 // sink writes output through a buffer, flushed whenever the tracer has

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -96,11 +99,27 @@ func requireBPF(t *testing.T) {
 // calls getppid every 20 ms, and returns what it printed and that thread's id.
 func runWhileCalling(t *testing.T, args ...string) (code int, stdout, stderr string, tid int) {
 	t.Helper()
+	return runWhileCallingAs(t, "", args...)
+}
+
+// runWhileCallingAs is runWhileCalling with the calling thread named comm
+// (prctl(PR_SET_NAME), as any process may name itself), when comm is set.
+func runWhileCallingAs(t *testing.T, comm string, args ...string) (code int, stdout, stderr string, tid int) {
+	t.Helper()
 	done := make(chan struct{})
 	tids := make(chan int)
 	go func() {
 		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
+		if comm != "" {
+			// The thread keeps its name: it ends with this goroutine,
+			// which does not unlock it.
+			name := append([]byte(comm), 0)
+			if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0); err != nil {
+				t.Errorf("prctl(PR_SET_NAME): %v", err)
+			}
+		} else {
+			defer runtime.UnlockOSThread()
+		}
 		tids <- unix.Gettid()
 		for {
 			select {
@@ -217,5 +236,225 @@ func TestRunCompileError(t *testing.T) {
 	if code != 1 || !strings.HasPrefix(stderr, "evtrace: compile probe.c: ") ||
 		!strings.Contains(stderr, "use of undeclared identifier 'missing_thing'") || !strings.Contains(stderr, "compiler output:\n") {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// TestRunPackedAndBitfields: libbcc records a perf_submit struct's members
+// as "name#type" only, without bitfield widths or packing; evtrace reads
+// them from the struct's declaration in the file, and decodes what the
+// kernel sent, not what a naturally aligned struct would hold.
+func TestRunPackedAndBitfields(t *testing.T) {
+	requireBPF(t)
+	probe := writeProbe(t, `
+struct packed_ev { u8 a; u32 b; u8 c[3]; } __attribute__((packed));
+struct bits_ev {
+	u8 a:3, b:5, c:4;
+};
+struct wide_bits { u32 x:3; u32 y:29; u64 z:40; s16 w:5; u8 last; };
+BPF_PERF_OUTPUT(packed);
+BPF_PERF_OUTPUT(bits);
+BPF_PERF_OUTPUT(wide);
+
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
+{
+	if ((bpf_get_current_pid_tgid() >> 32) != WANT_PID)
+		return 0;
+	struct packed_ev p = {.a = 0x11, .b = 0x22334455, .c = {1, 2, 3}};
+	packed.perf_submit(args, &p, sizeof(p));
+	struct bits_ev b = {.a = 5, .b = 7, .c = 9};
+	bits.perf_submit(args, &b, sizeof(b));
+	struct wide_bits w = {.x = 5, .y = 12345, .z = 0xabcdef1234, .w = -3, .last = 200};
+	wide.perf_submit(args, &w, sizeof(w));
+	return 0;
+}`)
+	code, stdout, stderr, _ := runWhileCalling(t, "run", probe, "-D", "WANT_PID="+strconv.Itoa(os.Getpid()), "-o", "json", "--count", "30", "--duration", "20s", "--perf-wakeup", "1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want := map[string]bool{
+		`{"_table":"packed","a":17,"b":573785173,"c":[1,2,3]}`:                 true,
+		`{"_table":"bits","a":5,"b":7,"c":9}`:                                  true,
+		`{"_table":"wide","x":5,"y":12345,"z":737894404660,"w":-3,"last":200}`: true,
+	}
+	seen := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		if !want[l] {
+			t.Errorf("line %q, want one of %v", l, want)
+		}
+		seen[l] = true
+	}
+	if len(seen) != len(want) {
+		t.Errorf("saw %d of the %d tables' records:\n%s", len(seen), len(want), stdout)
+	}
+}
+
+// TestRunRefusesWhatItCannotLayOut: a member evtrace cannot lay out for
+// certain is one line naming the table, the struct and the member, and
+// exit 1, before anything is printed.
+func TestRunRefusesWhatItCannotLayOut(t *testing.T) {
+	requireBPF(t)
+	for _, tt := range []struct{ decl, init, want string }{
+		{"struct ev { u8 a:BITS; u8 b; };", "{.a = 1, .b = 2}", "evtrace: perf table evs: struct ev: field a: bitfield width \"BITS\" is not a number"},
+		{"struct ev { struct { u32 p; } in; u8 r; };", "{.r = 2}", "evtrace: perf table evs: struct ev: field in: type \"struct (unnamed struct at"},
+		{"#include <linux/net.h>\nstruct ev { u32 a; enum sock_type t; };", "{.a = 1}", "evtrace: perf table evs: struct ev: field t: enum sock_type is not defined in the C file"},
+	} {
+		probe := writeProbe(t, tt.decl+`
+BPF_PERF_OUTPUT(evs);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
+{
+	struct ev e = `+tt.init+`;
+	evs.perf_submit(args, &e, sizeof(e));
+	return 0;
+}`)
+		code, stdout, stderr := runCLI("run", probe, "-D", "BITS=3", "--duration", "2s")
+		// A warning about the kernel headers may come first.
+		lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+		if code != 1 || stdout != "" || !strings.HasPrefix(lines[len(lines)-1], tt.want) || strings.Contains(stderr, "evtrace: tracing") {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 1 and %q", tt.decl, code, stdout, stderr, tt.want)
+		}
+	}
+}
+
+// forgedComm is a task name that tries to act on the terminal and forge
+// lines: an OSC sequence (set the title), a screen clear, CR, LF, and bytes
+// that are not UTF-8. 14 bytes: a COMM holds 15.
+const forgedComm = "\x1b]0;X\x07\x1b[2J\r\n\xff\xfe"
+
+// rawControl reports bytes of text output that a terminal would act on
+// (all but the newline ending each line), and invalid UTF-8.
+func rawControl(out string) bool {
+	return !utf8.ValidString(out) || strings.ContainsFunc(out, func(r rune) bool { return (r < 0x20 && r != '\n') || r == 0x7f })
+}
+
+// TestRunForgedComm: a thread named with escape sequences, CR, LF and
+// invalid UTF-8 through the real tracer: the text has no raw control byte
+// and one line per event, and JSON gives the exact bytes back.
+func TestRunForgedComm(t *testing.T) {
+	requireBPF(t)
+	probe := writeProbe(t, `
+struct ev { u32 tid; char comm[16]; };
+BPF_PERF_OUTPUT(evs);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	if ((id >> 32) != WANT_PID)
+		return 0;
+	struct ev e = {.tid = (u32)id};
+	bpf_get_current_comm(e.comm, sizeof(e.comm));
+	evs.perf_submit(args, &e, sizeof(e));
+	return 0;
+}`)
+	pid := "WANT_PID=" + strconv.Itoa(os.Getpid())
+	code, stdout, stderr, tid := runWhileCallingAs(t, forgedComm, "run", probe, "-D", pid, "--count", "2", "--duration", "20s")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	row := fmt.Sprintf("%-10d %s\n", tid, `\x1b]0;X\x07\x1b[2J\r\n\xff\xfe`)
+	if rawControl(stdout) || stdout != "TID        COMM\n"+row+row {
+		t.Errorf("text:\n%q\nwant rows %q", stdout, row)
+	}
+
+	code, stdout, stderr, tid = runWhileCallingAs(t, forgedComm, "run", probe, "-D", pid, "--count", "2", "--duration", "20s", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	for _, l := range lines {
+		var ev struct {
+			TID     int
+			Comm    string
+			CommB64 []byte `json:"comm_b64"` // encoding/json reads base64 into []byte
+		}
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		if ev.TID != tid || string(ev.CommB64) != forgedComm || ev.Comm != forgedComm[:12]+"\uFFFD\uFFFD" {
+			t.Errorf("%s: tid %d, comm %q, bytes %q; want %d, %q", l, ev.TID, ev.Comm, ev.CommB64, tid, forgedComm)
+		}
+	}
+	if len(lines) != 2 {
+		t.Errorf("%d lines:\n%s", len(lines), stdout)
+	}
+}
+
+// TestRunForgedCommTrace: the same through the trace pipe: task and
+// message (which prints the name) escaped in text, exact in JSON. No LF in
+// this name: the kernel writes trace lines as they are, and an LF would
+// cut one in two before evtrace reads it.
+func TestRunForgedCommTrace(t *testing.T) {
+	requireBPF(t)
+	const comm = "\x1b]0;X\x07\x1b[2J\r\xff\xfe"
+	probe := writeProbe(t, `
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
+{
+	if ((bpf_get_current_pid_tgid() >> 32) != WANT_PID)
+		return 0;
+	char comm[16] = {};
+	bpf_get_current_comm(comm, sizeof(comm));
+	bpf_trace_printk("comm=%s end\n", comm);
+	return 0;
+}`)
+	pid := "WANT_PID=" + strconv.Itoa(os.Getpid())
+	code, stdout, stderr, tid := runWhileCallingAs(t, comm, "run", probe, "-D", pid, "--count", "1", "--duration", "20s")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	escaped := `\x1b]0;X\x07\x1b[2J\r\xff\xfe`
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	if rawControl(stdout) || len(lines) != 2 || !strings.Contains(lines[1], fmt.Sprintf(" %-7d ", tid)) ||
+		!strings.HasSuffix(lines[1], " "+escaped+" comm="+escaped+" end") {
+		t.Errorf("text:\n%q", stdout)
+	}
+
+	code, stdout, stderr, _ = runWhileCallingAs(t, comm, "run", probe, "-D", pid, "--count", "1", "--duration", "20s", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var l struct {
+		Task    string
+		TaskB64 []byte `json:"task_b64"`
+		MsgB64  []byte `json:"msg_b64"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &l); err != nil {
+		t.Fatalf("%q: %v", stdout, err)
+	}
+	if string(l.TaskB64) != comm || string(l.MsgB64) != "comm="+comm+" end" {
+		t.Errorf("json %s: task %q, msg %q", stdout, l.TaskB64, l.MsgB64)
+	}
+}
+
+// TestRunNoOutput: a program without a perf table or bpf_trace_printk
+// keeps its results in maps. evtrace says so, prints no header for lines
+// that cannot come, runs attached for --duration, and says it detached.
+func TestRunNoOutput(t *testing.T) {
+	requireBPF(t)
+	probe := writeProbe(t, `
+BPF_HASH(counts, u32, u64);
+BPF_ARRAY(totals, u64, 1);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
+{
+	u32 pid = bpf_get_current_pid_tgid() >> 32;
+	counts.increment(pid);
+	return 0;
+}`)
+	start := time.Now()
+	code, stdout, stderr := runCLI("run", probe, "--duration", "1s")
+	if code != 0 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %s", code, stdout, stderr)
+	}
+	if time.Since(start) < time.Second {
+		t.Errorf("stopped before --duration")
+	}
+	for _, want := range []string{
+		"evtrace: probe.c has no perf output and calls no bpf_trace_printk (the outputs evtrace run reads): its results are in its maps (counts: hash, totals: array), which evtrace run does not print yet\n",
+		"evtrace: attached (tracepoint syscalls:sys_enter_getppid); running for 1s (or until Ctrl-C), printing nothing\n",
+		"evtrace: detached; its maps were not printed\n",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "events,") {
+		t.Errorf("an event count for a program that has no events:\n%s", stderr)
 	}
 }

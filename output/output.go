@@ -76,7 +76,8 @@ type ListenJSON struct {
 	Time    string `json:"time"` // RFC 3339, nanoseconds
 	PID     uint32 `json:"pid"`
 	TID     uint32 `json:"tid"`
-	Comm    string `json:"comm"`
+	Comm    string `json:"comm"`               // U+FFFD for bytes that are not UTF-8
+	CommB64 string `json:"comm_b64,omitempty"` // the original bytes, when comm is not valid UTF-8
 	NetNS   uint32 `json:"netns"`
 	Proto   string `json:"proto"`
 	Backlog int32  `json:"backlog"`
@@ -94,7 +95,7 @@ func (p *ListenPrinter) Event(e tracer.ListenEvent) error {
 	if p.format == JSON {
 		j := ListenJSON{
 			Time: e.Time.Format(time.RFC3339Nano), PID: e.PID, TID: e.TID,
-			Comm: e.Comm, NetNS: e.NetNS, Proto: e.Proto(), Backlog: e.Backlog,
+			Comm: e.Comm, CommB64: b64(e.Comm), NetNS: e.NetNS, Proto: e.Proto(), Backlog: e.Backlog,
 			Addr: addr, Port: e.Port,
 		}
 		if e.HasRet {
@@ -102,8 +103,10 @@ func (p *ListenPrinter) Event(e tracer.ListenEvent) error {
 		}
 		return p.enc.Encode(j)
 	}
-	cols := []any{e.Time.Format(timeLayout), e.PID, e.Comm}
-	format := "%-8s %-7d %-15.15s "
+	// COMM is escaped (see appendEscaped) and never cut: a name that
+	// escaping made longer than the column extends its line.
+	cols := []any{e.Time.Format(timeLayout), e.PID, escape(e.Comm)}
+	format := "%-8s %-7d %-15s "
 	if p.showNetNS {
 		cols = append(cols, e.NetNS)
 		format += "%-10d "
@@ -138,23 +141,25 @@ func traceHeader(w io.Writer, format Format) error {
 
 // TraceJSON is the JSON form of a trace_pipe line. Field names are stable.
 type TraceJSON struct {
-	Time    string  `json:"time"`  // wall clock, RFC 3339 (approximate: trace clock)
-	TS      float64 `json:"ts"`    // trace clock, seconds since boot
-	Task    string  `json:"task"`  // comm, "<...>" when the kernel did not know it
-	PID     int     `json:"pid"`   // thread id
-	CPU     int     `json:"cpu"`   //
-	Flags   string  `json:"flags"` // as printed by the kernel
+	Time    string  `json:"time"`               // wall clock, RFC 3339 (approximate: trace clock)
+	TS      float64 `json:"ts"`                 // trace clock, seconds since boot
+	Task    string  `json:"task"`               // comm, "<...>" when the kernel did not know it
+	TaskB64 string  `json:"task_b64,omitempty"` // the original bytes, when task is not valid UTF-8
+	PID     int     `json:"pid"`                // thread id
+	CPU     int     `json:"cpu"`                //
+	Flags   string  `json:"flags"`              // as printed by the kernel
 	Message string  `json:"msg"`
+	MsgB64  string  `json:"msg_b64,omitempty"` // the original bytes, when msg is not valid UTF-8
 }
 
 func writeTrace(w io.Writer, enc *json.Encoder, format Format, l tracer.TraceLine, wall time.Time) error {
 	if format == JSON {
 		return enc.Encode(TraceJSON{
-			Time: wall.Format(time.RFC3339Nano), TS: l.Time.Seconds(), Task: l.Task,
-			PID: l.PID, CPU: l.CPU, Flags: l.Flags, Message: l.Message,
+			Time: wall.Format(time.RFC3339Nano), TS: l.Time.Seconds(), Task: l.Task, TaskB64: b64(l.Task),
+			PID: l.PID, CPU: l.CPU, Flags: l.Flags, Message: l.Message, MsgB64: b64(l.Message),
 		})
 	}
-	_, err := fmt.Fprintf(w, "%-8s %-7d %-3d %-15.15s %s\n",
-		wall.Format(timeLayout), l.PID, l.CPU, l.Task, l.Message)
+	_, err := fmt.Fprintf(w, "%-8s %-7d %-3d %-15s %s\n",
+		wall.Format(timeLayout), l.PID, l.CPU, escape(l.Task), escape(l.Message))
 	return err
 }

@@ -2,11 +2,13 @@ package output
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/evtrace/evtrace/tracer"
 )
@@ -32,13 +34,13 @@ func TestTextColumns(t *testing.T) {
 		want := []string{
 			"TIME     PID     COMM            PROTO BACKLOG  PORT ADDR",
 			"10:04:05 4940    nc              TCPv4       1  4242 127.0.0.1",
-			"10:04:05 123456  a-very-long-nam TCPv6    4096 65535 fe80::1234:5678:9abc:def0",
+			"10:04:05 123456  a-very-long-name TCPv6    4096 65535 fe80::1234:5678:9abc:def0", // never cut
 		}
 		if showNetNS {
 			want = []string{
 				"TIME     PID     COMM            NETNS      PROTO BACKLOG  PORT ADDR",
 				"10:04:05 4940    nc              4026531840 TCPv4       1  4242 127.0.0.1",
-				"10:04:05 123456  a-very-long-nam 4026532165 TCPv6    4096 65535 fe80::1234:5678:9abc:def0",
+				"10:04:05 123456  a-very-long-name 4026532165 TCPv6    4096 65535 fe80::1234:5678:9abc:def0",
 			}
 		}
 		if strings.Join(lines, "\n") != strings.Join(want, "\n") {
@@ -151,4 +153,98 @@ func TestRetColumn(t *testing.T) {
 	if b.String() != wantJSON {
 		t.Errorf("got  %s\nwant %s", b.String(), wantJSON)
 	}
+}
+
+// forged is a task name a process can give itself with prctl(PR_SET_NAME):
+// an OSC sequence that sets the terminal's title, a screen clear, CR and
+// LF (a fake line), bytes that are not UTF-8.
+const forged = "\x1b]0;X\x07\x1b[2J\r\n\xff\xfe"
+
+// forgedText is forged as a JSON string holds it: each byte that is not
+// UTF-8 is U+FFFD.
+const forgedText = "\x1b]0;X\x07\x1b[2J\r\n\uFFFD\uFFFD"
+
+const forgedEscaped = `\x1b]0;X\x07\x1b[2J\r\n\xff\xfe`
+
+// noControlBytes fails when text output holds a byte a terminal acts on,
+// other than the newline that ends each of its lines.
+func noControlBytes(t *testing.T, out string, lines int) {
+	t.Helper()
+	if !utf8.ValidString(out) || strings.ContainsFunc(out, func(r rune) bool { return (r < 0x20 && r != '\n') || r == 0x7f }) {
+		t.Errorf("raw control bytes or invalid UTF-8 in %q", out)
+	}
+	if n := strings.Count(out, "\n"); n != lines {
+		t.Errorf("%d lines, want %d: %q", n, lines, out)
+	}
+}
+
+func TestForgedCommText(t *testing.T) {
+	e := events()[0]
+	e.Comm = forged
+	var b bytes.Buffer
+	p := NewListenPrinter(&b, Text, false, false)
+	p.EventHeader()
+	p.Event(e)
+	noControlBytes(t, b.String(), 2)
+	want := "10:04:05 4940    " + forgedEscaped + " TCPv4       1  4242 127.0.0.1\n"
+	if !strings.HasSuffix(b.String(), want) {
+		t.Errorf("got\n%s\nwant a line\n%s", b.String(), want)
+	}
+
+	b.Reset()
+	l := tracer.TraceLine{Task: forged, PID: 7, CPU: 1, Flags: "d..31", Message: "comm " + forged + " \\ end"}
+	p.TraceHeader()
+	p.Trace(l, when)
+	noControlBytes(t, b.String(), 2)
+	want = "10:04:05 7       1   " + forgedEscaped + " comm " + forgedEscaped + ` \\ end` + "\n"
+	if !strings.HasSuffix(b.String(), want) {
+		t.Errorf("got\n%s\nwant a line\n%s", b.String(), want)
+	}
+}
+
+// TestForgedCommJSON: JSON stays valid, and bytes that are not UTF-8
+// (U+FFFD in the string) are kept in a _b64 field.
+func TestForgedCommJSON(t *testing.T) {
+	e := events()[0]
+	e.Comm = forged
+	var b bytes.Buffer
+	NewListenPrinter(&b, JSON, false, false).Event(e)
+	l := tracer.TraceLine{Task: forged, PID: 7, Message: "comm " + forged}
+	NewListenPrinter(&b, JSON, false, false).Trace(l, when)
+	e.Comm = "nc"
+	NewListenPrinter(&b, JSON, false, false).Event(e)
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines: %q", len(lines), b.String())
+	}
+	var ev struct {
+		Comm    string
+		CommB64 string `json:"comm_b64"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Comm != forgedText || decodeB64(t, ev.CommB64) != forged {
+		t.Errorf("event: %s", lines[0])
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(lines[1]), &m); err != nil {
+		t.Fatal(err)
+	}
+	str := func(k string) string { s, _ := m[k].(string); return s }
+	if str("task") != forgedText || decodeB64(t, str("task_b64")) != forged || decodeB64(t, str("msg_b64")) != "comm "+forged {
+		t.Errorf("trace: %s", lines[1])
+	}
+	if strings.Contains(lines[2], "_b64") {
+		t.Errorf("a valid name got a _b64 field: %s", lines[2])
+	}
+}
+
+func decodeB64(t *testing.T, s string) string {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Errorf("base64 %q: %v", s, err)
+	}
+	return string(b)
 }

@@ -1,7 +1,6 @@
 package output
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,83 +15,150 @@ import (
 // RecordPrinter prints decoded perf records of any struct (evtrace run):
 // columns headed by the field names, or one JSON object per record with
 // the fields in declaration order. With several tables, a TABLE column (or
-// a "_table" key) says which one a record came from.
+// a "_table" key) says which one a record came from, and each table's
+// rows sit under its own header, printed again when the table changes
+// (trace lines, between records, under theirs).
 type RecordPrinter struct {
-	w       io.Writer
-	format  Format
-	multi   bool
-	headed  map[string]bool
-	widths  map[string][]int
-	enc     *json.Encoder
-	traceFm string
-	buf     []byte // a text line, reused
+	w          io.Writer
+	format     Format
+	multi      bool
+	tableWidth int // of the TABLE column: the longest table name
+	tables     map[string]*tableState
+	last       string // the table of the last row printed
+	enc        *json.Encoder
+	traceFm    string
+	buf        []byte // a line, reused
+	hbuf       []byte // a header line, reused
+}
+
+// tableState is what the printer keeps for a table, made at its first
+// record.
+type tableState struct {
+	headed   bool     // its header is above the rows printed since
+	widths   []int    // of its columns: as wide as their widest value yet
+	keys     []string // JSON: `"name":` for each field
+	b64Keys  []string // JSON: `"name_b64":` for each string field
+	tableKey string   // JSON: `"_table":"name",` with several tables
 }
 
 // NewRecordPrinter prints records of the given tables to w. traceFormat,
 // if set, selects trace_pipe fields the way bcc's trace_print(fmt=...) does:
 // {0} task, {1} pid, {2} cpu, {3} flags, {4} timestamp, {5} message.
 func NewRecordPrinter(w io.Writer, format Format, tables []string, traceFormat string) *RecordPrinter {
-	return &RecordPrinter{
-		w: w, format: format, multi: len(tables) > 1,
-		headed: map[string]bool{}, widths: map[string][]int{},
-		enc: json.NewEncoder(w), traceFm: traceFormat,
+	p := &RecordPrinter{
+		w: w, format: format, multi: len(tables) > 1, tableWidth: len("TABLE"),
+		tables: map[string]*tableState{},
+		enc:    json.NewEncoder(w), traceFm: traceFormat,
 	}
+	for _, t := range tables {
+		p.tableWidth = max(p.tableWidth, utf8.RuneCountInString(t))
+	}
+	return p
+}
+
+func (p *RecordPrinter) table(name string, fields []tracer.Field) *tableState {
+	if t, ok := p.tables[name]; ok {
+		return t
+	}
+	t := &tableState{}
+	taken := map[string]bool{}
+	if p.multi {
+		k, _ := json.Marshal(name)
+		t.tableKey = `"_table":` + string(k) + ","
+		taken["_table"] = true
+	}
+	for _, f := range fields {
+		taken[f.Name] = true
+	}
+	for _, f := range fields {
+		t.widths = append(t.widths, max(len(f.Name), columnWidth(f)))
+		k, _ := json.Marshal(f.Name)
+		t.keys = append(t.keys, string(k)+":")
+		b64Key := ""
+		if f.Kind == tracer.FieldString {
+			// name_b64, unless the struct has a member of that name.
+			name := f.Name + "_b64"
+			for taken[name] {
+				name += "_"
+			}
+			taken[name] = true
+			k, _ := json.Marshal(name)
+			b64Key = string(k) + ":"
+		}
+		t.b64Keys = append(t.b64Keys, b64Key)
+	}
+	p.tables[name] = t
+	return t
 }
 
 // Record prints one decoded record of table.
 func (p *RecordPrinter) Record(table string, fields []tracer.Field, vals []any) error {
+	t := p.table(table, fields)
 	if p.format == JSON {
-		var b bytes.Buffer
-		b.WriteByte('{')
-		if p.multi {
-			fmt.Fprintf(&b, `"_table":%q,`, table)
-		}
+		b := append(p.buf[:0], '{')
+		b = append(b, t.tableKey...)
 		for i, f := range fields {
 			if i > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			k, _ := json.Marshal(f.Name)
 			v, err := json.Marshal(vals[i])
 			if err != nil {
 				return fmt.Errorf("field %s: %w", f.Name, err)
 			}
-			b.Write(k)
-			b.WriteByte(':')
-			b.Write(v)
+			b = append(b, t.keys[i]...)
+			b = append(b, v...)
+			if s, ok := vals[i].(string); ok && t.b64Keys[i] != "" {
+				if enc := b64(s); enc != "" {
+					b = append(b, ',')
+					b = append(b, t.b64Keys[i]...)
+					b = append(b, '"')
+					b = append(b, enc...)
+					b = append(b, '"')
+				}
+			}
 		}
-		b.WriteString("}\n")
-		_, err := p.w.Write(b.Bytes())
+		b = append(b, "}\n"...)
+		p.buf = b
+		_, err := p.w.Write(b)
 		return err
-	}
-	widths, ok := p.widths[table]
-	if !ok {
-		for _, f := range fields {
-			widths = append(widths, max(len(f.Name), columnWidth(f)))
-		}
-		p.widths[table] = widths
 	}
 	// The hot path of evtrace run: one reused buffer, no fmt per field.
 	line := p.buf[:0]
-	if !p.headed[table] {
-		p.headed[table] = true
-		if p.multi {
-			line = appendCell(line, len(line), "TABLE", 12, false)
-		}
-		for i, f := range fields {
-			line = appendCell(line, len(line), strings.ToUpper(f.Name), widths[i], i == len(fields)-1)
-		}
-		line = append(line, '\n')
-	}
 	if p.multi {
-		line = appendCell(line, len(line), table, 12, false)
+		line = appendCell(line, len(line), table, p.tableWidth, false)
 	}
 	for i := range fields {
 		start := len(line)
 		line = appendValue(line, vals[i])
-		line = appendCell(line, start, "", widths[i], i == len(fields)-1)
+		last := i == len(fields)-1
+		if n := utf8.RuneCount(line[start:]); !last && n > t.widths[i] {
+			// A wider value than the column's: the column grows, and
+			// the header is printed again above this row.
+			t.widths[i] = n
+			t.headed = false
+		}
+		line = appendCell(line, start, "", t.widths[i], last)
 	}
 	line = append(line, '\n')
 	p.buf = line
+	if !t.headed || p.last != table {
+		// Rows sit under their own table's header: it is printed again
+		// whenever the table changes, or trace lines came between.
+		t.headed = true
+		h := p.hbuf[:0]
+		if p.multi {
+			h = appendCell(h, len(h), "TABLE", p.tableWidth, false)
+		}
+		for i, f := range fields {
+			h = appendCell(h, len(h), strings.ToUpper(f.Name), t.widths[i], i == len(fields)-1)
+		}
+		h = append(h, '\n')
+		p.hbuf = h
+		if _, err := p.w.Write(h); err != nil {
+			return err
+		}
+	}
+	p.last = table
 	_, err := p.w.Write(line)
 	return err
 }
@@ -118,7 +184,7 @@ func appendValue(b []byte, v any) []byte {
 	case uint64:
 		return strconv.AppendUint(b, x, 10)
 	case string:
-		return append(b, x...)
+		return appendEscaped(b, x)
 	case []any:
 		b = append(b, '[')
 		for i, e := range x {
@@ -133,15 +199,32 @@ func appendValue(b []byte, v any) []byte {
 }
 
 // columnWidth is a column's width before the header is considered: the
-// widest value of an integer type, so that columns stay aligned.
+// widest value of an integer type (or array of them, up to maxArrayWidth),
+// so that columns stay aligned. A wider value widens its column.
 func columnWidth(f tracer.Field) int {
 	switch {
 	case f.Kind == tracer.FieldString:
 		return min(f.Dims[0], 16)
-	case f.Kind == tracer.FieldPointer:
+	case f.Kind == tracer.FieldPointer && len(f.Dims) == 0:
 		return 18
-	case f.Kind == tracer.FieldBytes || len(f.Dims) > 0:
+	case f.Kind == tracer.FieldBytes:
 		return 12
+	case len(f.Dims) > 0:
+		elem := f
+		elem.Dims = nil
+		w := columnWidth(elem)
+		for i := len(f.Dims) - 1; i >= 0; i-- {
+			w = f.Dims[i]*w + f.Dims[i] - 1 + 2 // spaces between, brackets
+		}
+		if w > maxArrayWidth {
+			return 12
+		}
+		return w
+	case f.Bits > 0:
+		if f.Kind == tracer.FieldInt {
+			return len(strconv.FormatInt(-1<<(f.Bits-1), 10))
+		}
+		return len(strconv.FormatUint(1<<f.Bits-1, 10))
 	}
 	var digits int
 	switch f.Size {
@@ -160,12 +243,20 @@ func columnWidth(f tracer.Field) int {
 	return digits
 }
 
+// maxArrayWidth bounds the width an array column starts with.
+const maxArrayWidth = 40
+
+// traceRows is RecordPrinter.last after trace lines.
+const traceRows = "\x00trace"
+
 // TraceHeader prints the header of trace_pipe text output (none with a
-// trace format).
+// trace format). Trace prints it too, before trace lines that follow
+// records.
 func (p *RecordPrinter) TraceHeader() error {
 	if p.traceFm != "" {
 		return nil
 	}
+	p.last = traceRows
 	return traceHeader(p.w, p.format)
 }
 
@@ -175,19 +266,25 @@ func (p *RecordPrinter) Trace(l tracer.TraceLine, wall time.Time) error {
 		_, err := io.WriteString(p.w, FormatTrace(p.traceFm, l)+"\n")
 		return err
 	}
+	if p.format == Text && p.last != traceRows {
+		if err := p.TraceHeader(); err != nil {
+			return err
+		}
+	}
 	return writeTrace(p.w, p.enc, p.format, l, wall)
 }
 
 // FormatTrace fills bcc's trace_print format: {0} task, {1} pid, {2} cpu,
-// {3} flags, {4} timestamp (seconds), {5} message.
+// {3} flags, {4} timestamp (seconds), {5} message; strings escaped as in
+// every text column.
 func FormatTrace(format string, l tracer.TraceLine) string {
 	return strings.NewReplacer(
-		"{0}", l.Task,
+		"{0}", escape(l.Task),
 		"{1}", strconv.Itoa(l.PID),
 		"{2}", strconv.Itoa(l.CPU),
-		"{3}", l.Flags,
+		"{3}", escape(l.Flags),
 		"{4}", strconv.FormatFloat(l.Time.Seconds(), 'f', 6, 64),
-		"{5}", l.Message,
+		"{5}", escape(l.Message),
 	).Replace(format)
 }
 

@@ -2,6 +2,8 @@ package output
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -25,11 +27,11 @@ func TestRecordColumns(t *testing.T) {
 	p.Record("events", d.Fields, []any{uint64(7), int64(1234567), "a-very-long-task", []any{uint64(30), uint64(40)}, "0x0"})
 	p.Record("events", d.Fields, []any{uint64(4294967295), int64(-2147483648), "x", []any{uint64(0), uint64(0)}, "0x0"})
 	// Integer columns are as wide as their type's widest value (u32: 10,
-	// s32: 11), so every line stays aligned.
-	want := "PID        DELTA       COMM             PAIR         PTR\n" +
-		"4242       -3          nc               [1 2]        0xffff8880deadbeef\n" +
-		"7          1234567     a-very-long-task [30 40]      0x0\n" +
-		"4294967295 -2147483648 x                [0 0]        0x0\n"
+	// s32: 11; u32[2]: 23), so every line stays aligned.
+	want := "PID        DELTA       COMM             PAIR                    PTR\n" +
+		"4242       -3          nc               [1 2]                   0xffff8880deadbeef\n" +
+		"7          1234567     a-very-long-task [30 40]                 0x0\n" +
+		"4294967295 -2147483648 x                [0 0]                   0x0\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
@@ -49,13 +51,61 @@ func TestRecordJSONAndTables(t *testing.T) {
 	if !strings.HasPrefix(b.String(), `{"_table":"b","pid":4242,`) {
 		t.Errorf("two tables: %s", b.String())
 	}
-	b.Reset()
-	p := NewRecordPrinter(&b, Text, []string{"a", "b"}, "")
-	p.Record("a", d.Fields, vals)
-	p.Record("b", d.Fields, vals)
-	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if len(lines) != 4 || !strings.HasPrefix(lines[0], "TABLE        PID") || !strings.HasPrefix(lines[3], "b            4242") {
-		t.Errorf("two tables, text:\n%s", b.String())
+}
+
+// TestRecordTablesText: with several tables, every row sits under its own
+// table's header (printed again when the table changes), after a TABLE
+// column as wide as the longest table name.
+func TestRecordTablesText(t *testing.T) {
+	execs, err := tracer.NewDecoder([]string{"pid#u32", "comm#char[16]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exits, err := tracer.NewDecoder([]string{"pid#u32", "code#s32", "duration_ns#u64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	p := NewRecordPrinter(&b, Text, []string{"execs", "process_exits"}, "")
+	p.Record("execs", execs.Fields, []any{uint64(10), "bash"})
+	p.Record("execs", execs.Fields, []any{uint64(11), "ls"})
+	p.Record("process_exits", exits.Fields, []any{uint64(11), int64(0), uint64(1500)})
+	p.Record("execs", execs.Fields, []any{uint64(12), "cat"})
+	want := `TABLE         PID        COMM
+execs         10         bash
+execs         11         ls
+TABLE         PID        CODE        DURATION_NS
+process_exits 11         0           1500
+TABLE         PID        COMM
+execs         12         cat
+`
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// TestRecordColumnsWiden: a value wider than its column widens it, and the
+// header is printed again above it, so rows stay under their names.
+func TestRecordColumnsWiden(t *testing.T) {
+	d, err := tracer.NewDecoder([]string{"path#char[64]", "n#u8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	p := NewRecordPrinter(&b, Text, []string{"opens"}, "")
+	p.Record("opens", d.Fields, []any{"/etc/passwd", uint64(1)})
+	p.Record("opens", d.Fields, []any{"/usr/lib/x86_64-linux-gnu/libc.so.6", uint64(2)})
+	p.Record("opens", d.Fields, []any{"/tmp/x", uint64(3)})
+	p.Record("opens", d.Fields, []any{"/tmp/\x1b", uint64(4)}) // escaped: as wide as the escape
+	want := `PATH             N
+/etc/passwd      1
+PATH                                N
+/usr/lib/x86_64-linux-gnu/libc.so.6 2
+/tmp/x                              3
+/tmp/\x1b                           4
+`
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
 
@@ -81,5 +131,86 @@ func TestTraceFormat(t *testing.T) {
 	}
 	if err := ValidTraceFormat("{1} {5}"); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestRecordEscapesStrings(t *testing.T) {
+	d := mixedDecoder(t)
+	var b bytes.Buffer
+	p := NewRecordPrinter(&b, Text, []string{"events"}, "")
+	p.Record("events", d.Fields, []any{uint64(1), int64(2), forged, []any{uint64(1), uint64(2)}, "0x0"})
+	noControlBytes(t, b.String(), 2)
+	if !strings.Contains(b.String(), " "+forgedEscaped+" ") {
+		t.Errorf("got\n%s", b.String())
+	}
+
+	l := tracer.TraceLine{Task: forged, PID: 7, Flags: "d\x1b.31", Message: forged}
+	if got, want := FormatTrace("{0} {3} {5}", l), forgedEscaped+` d\x1b.31 `+forgedEscaped; got != want {
+		t.Errorf("FormatTrace: %q, want %q", got, want)
+	}
+}
+
+// TestRecordTextAllocs: the per-record text path allocates nothing when
+// its strings need no escaping.
+func TestRecordTextAllocs(t *testing.T) {
+	d := mixedDecoder(t)
+	p := NewRecordPrinter(io.Discard, Text, []string{"events"}, "")
+	vals := []any{uint64(4242), int64(-3), "nc", []any{uint64(1), uint64(2)}, "0xffff8880deadbeef"}
+	p.Record("events", d.Fields, vals)
+	if n := testing.AllocsPerRun(100, func() { p.Record("events", d.Fields, vals) }); n != 0 {
+		t.Errorf("%v allocations per record", n)
+	}
+}
+
+func TestRecordJSONKeepsBytes(t *testing.T) {
+	d, err := tracer.NewDecoder([]string{"comm#char[16]", "comm_b64#u32", "name#char[8]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	p := NewRecordPrinter(&b, JSON, []string{"events"}, "")
+	p.Record("events", d.Fields, []any{forged, uint64(7), "ok"})
+	p.Record("events", d.Fields, []any{"bash", uint64(8), "x\xff"})
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	// The struct has a member comm_b64 of its own: comm's bytes go in
+	// comm_b64_.
+	var first map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := first["comm_b64_"].(string)
+	if decodeB64(t, s) != forged || first["comm_b64"] != float64(7) || first["comm"] != forgedText || len(first) != 4 {
+		t.Errorf("first: %s", lines[0])
+	}
+	if want := `{"comm":"bash","comm_b64":8,"name":"x\ufffd","name_b64":"eP8="}`; lines[1] != want {
+		t.Errorf("second: %s\nwant    %s", lines[1], want)
+	}
+}
+
+// TestRecordsAndTraceLines: a program with a perf table that also calls
+// bpf_trace_printk: trace lines sit under the trace header, records under
+// theirs, each printed again when the kind of line changes.
+func TestRecordsAndTraceLines(t *testing.T) {
+	d, err := tracer.NewDecoder([]string{"pid#u32", "n#u8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	p := NewRecordPrinter(&b, Text, []string{"events"}, "")
+	l := tracer.TraceLine{Task: "nc", PID: 7, CPU: 1, Message: "hello"}
+	p.Record("events", d.Fields, []any{uint64(7), uint64(1)})
+	p.Trace(l, when)
+	p.Trace(l, when)
+	p.Record("events", d.Fields, []any{uint64(7), uint64(2)})
+	want := `PID        N
+7          1
+TIME     TID     CPU COMM            MESSAGE
+10:04:05 7       1   nc              hello
+10:04:05 7       1   nc              hello
+PID        N
+7          2
+`
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }

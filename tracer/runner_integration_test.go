@@ -72,9 +72,9 @@ func TestRunnerDecodesUserStruct(t *testing.T) {
 	}
 	fields := s.PerfFields("events")
 	t.Logf("libbcc's fields: %q", fields)
-	dec, err := NewDecoder(fields)
+	dec, err := SourceDecoder(mixedProgram, fields)
 	if err != nil {
-		t.Fatalf("NewDecoder(%q): %v", fields, err)
+		t.Fatalf("SourceDecoder(%q): %v", fields, err)
 	}
 
 	runtime.LockOSThread()

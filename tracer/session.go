@@ -59,7 +59,7 @@ type Spec struct {
 	Probes     []Probe
 	PerfTables []string // BPF_PERF_OUTPUT tables to read
 	TracePipe  bool     // read bpf_trace_printk output from trace_pipe
-	PerfPages  int      // pages per CPU for each perf ring (power of two); 0: DefaultPerfPages
+	PerfPages  int      // pages per CPU for each perf ring (power of two, at most MaxPerfPages); 0: DefaultPerfPages
 	PerfWakeup int      // records per reader wakeup, or WakeupWatermark; 0: DefaultPerfWakeup
 
 	// KernelSource names a kernel headers tree (--kernel-source); empty:
@@ -132,6 +132,15 @@ type Session struct {
 // Open checks the machine, compiles the program, loads it, attaches its
 // probes and opens its outputs. Nothing is left attached when it fails.
 func Open(spec Spec) (*Session, error) {
+	if spec.PerfPages == 0 {
+		spec.PerfPages = DefaultPerfPages
+	}
+	if err := CheckPerfPages(spec.PerfPages); err != nil {
+		return nil, fmt.Errorf("perf buffer pages %w", err)
+	}
+	if err := checkPerfMemory(spec.PerfPages); err != nil {
+		return nil, fmt.Errorf("perf buffer: %w", err)
+	}
 	if err := checkRoot(); err != nil {
 		return nil, err
 	}
@@ -150,13 +159,6 @@ func Open(spec Spec) (*Session, error) {
 		// libbcc reads the tree's location from its environment.
 		os.Setenv("BCC_KERNEL_SOURCE", headers.Dir)
 	}
-	if spec.PerfPages == 0 {
-		spec.PerfPages = DefaultPerfPages
-	}
-	if p := spec.PerfPages; p < 1 || p&(p-1) != 0 {
-		return nil, fmt.Errorf("perf buffer pages: %d is not a power of two", p)
-	}
-
 	s := &Session{spec: spec, headers: headers}
 	if usesKprobes(spec.Probes) {
 		// Best effort: a failure here does not stop this run.

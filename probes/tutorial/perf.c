@@ -7,8 +7,9 @@
 // A BPF_PERF_OUTPUT table carries a struct of any size to user space, to
 // its own reader only (unlike the trace pipe), one ring per CPU. The
 // tutorial then re-declared the struct in Python with ctypes; evtrace reads
-// the layout libbcc recorded when it compiled perf_submit, and decodes and
-// prints every field by itself. The fields are plain numbers, so the
+// the members libbcc recorded when it compiled perf_submit (and bitfields
+// and packing, which libbcc leaves out, from the definition below), and
+// decodes and prints every field by itself. The fields are plain numbers, so the
 // address prints in decimal: 2130706433 is 0x7f000001, 127.0.0.1 (evtrace
 // listen prints addresses properly). netns stays 0 on a kernel built
 // without CONFIG_NET_NS, which has a single network namespace.
