@@ -219,3 +219,17 @@ func TestRunCompileError(t *testing.T) {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr)
 	}
 }
+
+// TestRunNothingToAttach: a program without a function that bcc's
+// conventions attach gets one line naming all six conventions.
+func TestRunNothingToAttach(t *testing.T) {
+	requireBPF(t)
+	probe := writeProbe(t, "int helper(void *ctx) { return 0; }\n")
+	code, _, stderr := runCLI("run", probe)
+	want := "evtrace: probe.c: nothing to attach: name a function kprobe__FUNC, kretprobe__FUNC, " +
+		"tracepoint__CATEGORY__EVENT (TRACEPOINT_PROBE), raw_tracepoint__EVENT, " +
+		"kfunc__FUNC (KFUNC_PROBE) or kretfunc__FUNC (KRETFUNC_PROBE), or attach one with --attach\n"
+	if code != 1 || stderr != want {
+		t.Errorf("exit %d, stderr:\n%q\nwant exit 1 and\n%q", code, stderr, want)
+	}
+}
