@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -64,11 +63,11 @@ Examples:
 				return usagef("run takes one C file, got %d arguments", c.NArg())
 			}
 			path := c.Args().First()
-			src, err := os.ReadFile(path)
+			src, err := readSource(path)
 			if err != nil {
-				return fmt.Errorf("read probe: %w", err)
+				return err
 			}
-			return runProgram(c, filepath.Base(path), string(src))
+			return runProgram(c, filepath.Base(path), src)
 		},
 	}
 }
