@@ -25,6 +25,12 @@ import (
 )
 
 func main() {
+	// Asking for SIGPIPE makes a write to a closed pipe on standard output
+	// (evtrace listen | head -1) fail with EPIPE instead of killing the
+	// process: the sink then ends the run as a signal does, with the probe
+	// detached and the summary printed (exit 0). Children (clang) still
+	// start with the default action.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	// EVTRACE_CPUPROFILE=FILE writes a pprof CPU profile of the run, for
 	// finding where the time goes (make bench names it in its notes).
 	if path := os.Getenv("EVTRACE_CPUPROFILE"); path != "" {
