@@ -201,3 +201,61 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
 }`)
 	brokenPipe(t, func() { unix.Getppid() }, "run", probe, "-D", "WANT_PID="+strconv.Itoa(os.Getpid()), "--perf-wakeup", "1")
 }
+
+// TestSignalDuringCompile: SIGINT while libbcc compiles (standard error is
+// captured then) must still show the notice that the run ends once the
+// probe is loaded, then the summary, exit 0.
+func TestSignalDuringCompile(t *testing.T) {
+	requireBPF(t)
+	// Headers make the compile last long enough to be caught in it.
+	probe := writeProbe(t, `
+#include <linux/sched.h>
+#include <linux/fs.h>
+#include <net/sock.h>
+#include <net/inet_sock.h>
+struct ev { u32 pid; };
+BPF_PERF_OUTPUT(evs);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
+{
+	struct ev e = {.pid = bpf_get_current_pid_tgid() >> 32};
+	evs.perf_submit(args, &e, sizeof(e));
+	return 0;
+}`)
+	for attempt := 1; ; attempt++ {
+		c := startChild(t, nil, "run", probe)
+		if !waitCapture(c, time.Minute) {
+			if attempt < 3 {
+				t.Logf("attempt %d: did not see the compile; again", attempt)
+				continue
+			}
+			t.Fatalf("never saw evtrace capture its standard error (compiling); stderr:\n%s", c.stderr.String())
+		}
+		c.cmd.Process.Signal(os.Interrupt)
+		code, how := c.exited(t, time.Minute, nil)
+		stderr := c.stderr.String()
+		if code != 0 || !strings.Contains(stderr, "evtrace: stopping once the probe is loaded (a second signal ends evtrace now)\n") ||
+			lastLine(stderr) != "evtrace: 0 events, 0 lost" {
+			t.Errorf("SIGINT while compiling: %s, stderr:\n%s\nwant exit 0, the notice, and the summary last", how, stderr)
+		}
+		return
+	}
+}
+
+// waitCapture waits until the child's descriptor 2 is the memory file
+// that tracer captures libbcc's messages into (tracer/compile.go).
+func waitCapture(c *child, timeout time.Duration) bool {
+	link := "/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/fd/2"
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-c.done:
+			return false
+		default:
+		}
+		if target, err := os.Readlink(link); err == nil && strings.HasPrefix(target, "/memfd:evtrace-stderr") {
+			return true
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return false
+}
