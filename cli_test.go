@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/evtrace/evtrace/tracer"
 )
 
 // These tests run the real binary (evtraceBinary) and talk to it as a
@@ -258,4 +263,47 @@ func waitCapture(c *child, timeout time.Duration) bool {
 		time.Sleep(time.Millisecond)
 	}
 	return false
+}
+
+// holdTracePipe opens the trace pipe for the test, waiting while another
+// process on the machine holds it (the kernel allows one reader).
+func holdTracePipe(t *testing.T) (*os.File, string) {
+	t.Helper()
+	dir, err := tracer.TraceFS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "trace_pipe")
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		f, err := os.Open(path)
+		if err == nil {
+			t.Cleanup(func() { f.Close() })
+			return f, path
+		}
+		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			if os.Getenv("CI") == "true" {
+				t.Fatal(err)
+			}
+			t.Skipf("cannot hold the trace pipe: %v", err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// TestTracePipeBusy: with the trace pipe held by this test, listen --mode
+// debug fails at once with one line naming this process.
+func TestTracePipeBusy(t *testing.T) {
+	requireBPF(t)
+	_, path := holdTracePipe(t)
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runAs(t, false, "listen", "--mode", "debug", "--backend", "bcc")
+	want := fmt.Sprintf("evtrace: open %s: another reader holds it (the kernel allows one at a time): PID %d (%q); stop it and try again\n",
+		path, os.Getpid(), strings.TrimSpace(string(comm)))
+	if code != 1 || stderr != want || stdout != "" {
+		t.Errorf("exit %d, stdout %q, stderr:\n%q\nwant exit 1 and\n%q", code, stdout, stderr, want)
+	}
 }
