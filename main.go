@@ -19,18 +19,26 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/evtrace/evtrace/output"
 	"github.com/evtrace/evtrace/tracer"
 )
 
 func main() {
+	// Asking for SIGPIPE makes a write to a closed pipe on standard output
+	// (evtrace listen | head -1) fail with EPIPE instead of killing the
+	// process: the sink then ends the run as a signal does, with the probe
+	// detached and the summary printed (exit 0). Children (clang) still
+	// start with the default action.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	stderr := realStderr()
 	// EVTRACE_CPUPROFILE=FILE writes a pprof CPU profile of the run, for
 	// finding where the time goes (make bench names it in its notes).
 	if path := os.Getenv("EVTRACE_CPUPROFILE"); path != "" {
 		if f, err := os.Create(path); err == nil {
 			if err := pprof.StartCPUProfile(f); err == nil {
-				code := run(os.Args, os.Stdout, os.Stderr)
+				code := run(os.Args, os.Stdout, stderr)
 				pprof.StopCPUProfile()
 				f.Close()
 				os.Exit(code)
@@ -39,7 +47,21 @@ func main() {
 		}
 		fmt.Fprintf(os.Stderr, "evtrace: warning: cannot write the CPU profile %s\n", path)
 	}
-	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+	os.Exit(run(os.Args, os.Stdout, stderr))
+}
+
+// realStderr returns a duplicate of descriptor 2 taken before anything
+// runs, for everything evtrace itself writes to standard error. While
+// libbcc compiles or loads a program, tracer points descriptor 2 into a
+// memory file to capture the compiler's and loader's messages; what evtrace
+// says meanwhile (the notice that a signal will stop the run once the
+// probe is loaded) must still reach the user.
+func realStderr() *os.File {
+	fd, err := unix.FcntlInt(2, unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return os.Stderr // descriptor 2 closed: writes fail either way
+	}
+	return os.NewFile(uintptr(fd), "/dev/stderr")
 }
 
 // run is main without the exit, so that tests can drive the CLI.

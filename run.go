@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -66,11 +65,11 @@ Examples:
 				return usagef("run takes one C file, got %d arguments", c.NArg())
 			}
 			path := c.Args().First()
-			src, err := os.ReadFile(path)
+			src, err := readSource(path)
 			if err != nil {
-				return fmt.Errorf("read probe: %w", err)
+				return err
 			}
-			return runProgram(c, filepath.Base(path), string(src))
+			return runProgram(c, filepath.Base(path), src)
 		},
 	}
 }
@@ -312,11 +311,14 @@ func noOutputNote(name string, maps []tracer.MapInfo) string {
 
 // sink writes output through a buffer, flushed whenever the tracer has
 // handed over all it has read (a batch of events, not each one), and ends
-// the run (stop) when the output is gone, e.g. a closed pipe.
+// the run (stop) when the output is gone. A reader that closed the pipe
+// (evtrace ... | head) ends it as Ctrl-C does, without an error: it is how
+// the user said to stop.
 type sink struct {
 	w    *bufio.Writer
 	stop func()
 	err  error
+	gone bool // the reader closed the pipe
 }
 
 func newSink(w io.Writer, stop func()) *sink {
@@ -328,8 +330,13 @@ func (s *sink) flush() { s.done(s.w.Flush()) }
 
 // done records the result of a write.
 func (s *sink) done(err error) {
-	if err != nil && s.err == nil {
-		s.err = fmt.Errorf("write output: %w", err)
-		s.stop()
+	if err == nil || s.err != nil || s.gone {
+		return
 	}
+	if errors.Is(err, syscall.EPIPE) {
+		s.gone = true
+	} else {
+		s.err = fmt.Errorf("write output: %w", err)
+	}
+	s.stop()
 }

@@ -38,6 +38,18 @@ func TestRunBadInput(t *testing.T) {
 	dir := t.TempDir()
 	probe := filepath.Join(dir, "p.c")
 	os.WriteFile(probe, []byte("int kprobe__inet_listen(void *ctx) { return 0; }"), 0o644)
+	// A sparse file one byte over the 4 MiB limit.
+	big := filepath.Join(dir, "big.c")
+	if err := os.WriteFile(big, []byte("// big\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, 4<<20+1); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo.c")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		args []string
 		code int
@@ -45,6 +57,10 @@ func TestRunBadInput(t *testing.T) {
 	}{
 		{[]string{"run"}, 2, "run takes one C file, got 0 arguments"},
 		{[]string{"run", filepath.Join(dir, "missing.c")}, 1, "read probe: open " + filepath.Join(dir, "missing.c")},
+		{[]string{"run", "/dev/zero"}, 1, "read probe /dev/zero: not a regular file (a character device); evtrace run takes a C source file"},
+		{[]string{"run", dir}, 1, "not a regular file (a directory)"},
+		{[]string{"run", fifo}, 1, "not a regular file (a FIFO)"},
+		{[]string{"run", big}, 1, "read probe " + big + ": 4194305 bytes, more than the 4 MiB a probe source may have"},
 		{[]string{"run", probe, "--attach", "kprobe:inet_listen"}, 2, `want KIND:TARGET=PROGRAM`},
 		{[]string{"run", probe, "--format", "{9}"}, 2, `fields are {0} task`},
 		{[]string{"run", probe, "-o", "yaml"}, 2, `unknown output format "yaml"`},
@@ -456,5 +472,16 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
 	}
 	if strings.Contains(stderr, "events,") {
 		t.Errorf("an event count for a program that has no events:\n%s", stderr)
+// TestRunNothingToAttach: a program without a function that bcc's
+// conventions attach gets one line naming all six conventions.
+func TestRunNothingToAttach(t *testing.T) {
+	requireBPF(t)
+	probe := writeProbe(t, "int helper(void *ctx) { return 0; }\n")
+	code, _, stderr := runCLI("run", probe)
+	want := "evtrace: probe.c: nothing to attach: name a function kprobe__FUNC, kretprobe__FUNC, " +
+		"tracepoint__CATEGORY__EVENT (TRACEPOINT_PROBE), raw_tracepoint__EVENT, " +
+		"kfunc__FUNC (KFUNC_PROBE) or kretfunc__FUNC (KRETFUNC_PROBE), or attach one with --attach\n"
+	if code != 1 || stderr != want {
+		t.Errorf("exit %d, stderr:\n%q\nwant exit 1 and\n%q", code, stderr, want)
 	}
 }

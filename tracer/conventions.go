@@ -59,6 +59,14 @@ func ProbeForFunction(name, syscallPrefix string) (p Probe, ok bool) {
 	return Probe{}, false
 }
 
+// errNothingToAttach says that a program has no function that bcc's
+// conventions (ProbeForFunction) attach, naming all six of them.
+func errNothingToAttach(name string) error {
+	return fmt.Errorf("%s: nothing to attach: name a function kprobe__FUNC, kretprobe__FUNC, "+
+		"tracepoint__CATEGORY__EVENT (TRACEPOINT_PROBE), raw_tracepoint__EVENT, "+
+		"kfunc__FUNC (KFUNC_PROBE) or kretfunc__FUNC (KRETFUNC_PROBE), or attach one with --attach", name)
+}
+
 // ParseAttachSpec parses an explicit attachment, as --attach gives it:
 // kprobe:FUNC=PROG, kretprobe:FUNC=PROG, tracepoint:CAT:EVENT=PROG or
 // raw_tracepoint:EVENT=PROG (bcc's attach_kprobe(event=FUNC, fn_name=PROG)).

@@ -189,7 +189,7 @@ func Open(spec Spec) (*Session, error) {
 	}
 	if len(probes) == 0 {
 		s.Close()
-		return nil, fmt.Errorf("%s: nothing to attach: name a function kprobe__FUNC, kretprobe__FUNC, tracepoint__CATEGORY__EVENT (TRACEPOINT_PROBE) or raw_tracepoint__EVENT, or attach one explicitly", spec.Name)
+		return nil, errNothingToAttach(spec.Name)
 	}
 	for _, p := range probes {
 		if err := s.prog.attach(p); err != nil {

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TraceLine is one line of the kernel's trace_pipe, as bpf_trace_printk
@@ -106,11 +108,79 @@ func openTracePipe() (*tracePipe, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(filepath.Join(dir, "trace_pipe"))
+	path := filepath.Join(dir, "trace_pipe")
+	f, err := os.Open(path)
+	if errors.Is(err, unix.EBUSY) {
+		return nil, errTracePipeBusy(path, tracePipeReaders("/proc", os.Getpid()))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open trace pipe: %w", err)
 	}
 	return &tracePipe{f: f}, nil
+}
+
+// ErrTracePipeBusy: another process reads the trace pipe. Since Linux 6.5
+// the kernel lets one process at a time open it (EBUSY for the others);
+// before, readers took lines from each other.
+var ErrTracePipeBusy = errors.New("another reader holds it (the kernel allows one at a time)")
+
+// tracePipeReader is a process that has a trace pipe open.
+type tracePipeReader struct {
+	PID  int
+	Comm string
+}
+
+// errTracePipeBusy names the readers found, or says none was visible.
+func errTracePipeBusy(path string, readers []tracePipeReader) error {
+	if len(readers) == 0 {
+		return fmt.Errorf("open %s: %w; its reader is not visible in /proc here: stop it and try again", path, ErrTracePipeBusy)
+	}
+	var names []string
+	for _, r := range readers {
+		names = append(names, fmt.Sprintf("PID %d (%q)", r.PID, r.Comm))
+	}
+	return fmt.Errorf("open %s: %w: %s; stop it and try again", path, ErrTracePipeBusy, strings.Join(names, ", "))
+}
+
+// tracePipeReaders lists the processes under procDir, other than self,
+// that have the top-level trace pipe or a per-CPU one open (either makes
+// the other busy), found by reading their descriptors' links. Processes
+// that end or cannot be read meanwhile are skipped.
+func tracePipeReaders(procDir string, self int) []tracePipeReader {
+	entries, err := os.ReadDir(procDir)
+	if err != nil {
+		return nil
+	}
+	var readers []tracePipeReader
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		fdDir := filepath.Join(procDir, e.Name(), "fd")
+		fds, err := os.ReadDir(fdDir)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			target, err := os.Readlink(filepath.Join(fdDir, fd.Name()))
+			if err != nil || !isTracePipe(target) {
+				continue
+			}
+			comm, _ := os.ReadFile(filepath.Join(procDir, e.Name(), "comm"))
+			readers = append(readers, tracePipeReader{PID: pid, Comm: strings.TrimSuffix(string(comm), "\n")})
+			break
+		}
+	}
+	return readers
+}
+
+// isTracePipe says whether a descriptor's link names the top-level trace
+// pipe or one of its per-CPU pipes (per_cpu/cpuN/trace_pipe), wherever
+// tracefs or debugfs is mounted. Those of other instances
+// (instances/NAME/...) are separate buffers.
+func isTracePipe(target string) bool {
+	return filepath.Base(target) == "trace_pipe" && !strings.Contains(target, "/instances/")
 }
 
 // run sends parsed lines to out, a batch per read, until the pipe is

@@ -2,6 +2,9 @@ package tracer
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -91,4 +94,37 @@ func FuzzParseTraceLine(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		ParseTraceLine(s) // must not panic
 	})
+}
+
+// TestTracePipeReaders finds the processes that hold a trace pipe in a
+// made-up /proc.
+func TestTracePipeReaders(t *testing.T) {
+	proc := t.TempDir()
+	mk := func(pid, comm string, links map[string]string) {
+		fdDir := filepath.Join(proc, pid, "fd")
+		if err := os.MkdirAll(fdDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(proc, pid, "comm"), []byte(comm+"\n"), 0o644)
+		for fd, target := range links {
+			if err := os.Symlink(target, filepath.Join(fdDir, fd)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	mk("123", "cat", map[string]string{"0": "/dev/null", "3": "/sys/kernel/tracing/trace_pipe"})
+	mk("456", "per cpu", map[string]string{"4": "/sys/kernel/debug/tracing/per_cpu/cpu1/trace_pipe"})
+	mk("789", "other", map[string]string{"5": "/sys/kernel/tracing/instances/mine/trace_pipe", "6": "/tmp/x"})
+	mk("42", "self", map[string]string{"3": "/sys/kernel/tracing/trace_pipe"})
+	os.MkdirAll(filepath.Join(proc, "self"), 0o755)
+
+	got := tracePipeReaders(proc, 42)
+	want := []tracePipeReader{{PID: 123, Comm: "cat"}, {PID: 456, Comm: "per cpu"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("tracePipeReaders = %+v, want %+v", got, want)
+	}
+	err := errTracePipeBusy("/sys/kernel/tracing/trace_pipe", got)
+	if msg := err.Error(); !errors.Is(err, ErrTracePipeBusy) || msg != `open /sys/kernel/tracing/trace_pipe: another reader holds it (the kernel allows one at a time): PID 123 ("cat"), PID 456 ("per cpu"); stop it and try again` {
+		t.Errorf("message %q", msg)
+	}
 }
