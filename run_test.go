@@ -472,6 +472,9 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
 	}
 	if strings.Contains(stderr, "events,") {
 		t.Errorf("an event count for a program that has no events:\n%s", stderr)
+	}
+}
+
 // TestRunNothingToAttach: a program without a function that bcc's
 // conventions attach gets one line naming all six conventions.
 func TestRunNothingToAttach(t *testing.T) {
