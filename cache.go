@@ -44,6 +44,9 @@ runs to come: they are compiled into the object.`,
 				if o.cfg.Backend == tracer.BackendBCC {
 					return usagef("--backend bcc compiles at every start: nothing to compile ahead of time")
 				}
+				if o.cfg.Mode == tracer.ModeDebug {
+					return usagef("--mode debug compiles at every start (its lines carry a token made for each run): nothing to compile ahead of time")
+				}
 				plan, res, err := tracer.CompileListen(o.cfg)
 				if err != nil {
 					return err

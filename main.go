@@ -257,6 +257,9 @@ func parseListenFlags(c *cli.Context) (listenOptions, error) {
 	if o.showNetNS && mode == tracer.ModeDebug {
 		return o, usagef("--show-netns needs --mode perf: bpf_trace_printk takes at most 3 arguments and the debug line has no room for the namespace")
 	}
+	if mode == tracer.ModeDebug && backend == tracer.BackendELF {
+		return o, usagef("--backend elf needs --mode perf: debug mode's lines carry a token made for each run, so its probe is compiled by libbcc at every start (--backend bcc or auto)")
+	}
 	o.cfg = tracer.ListenConfig{
 		Mode: mode, Attach: attach, Offsets: offsets, PID: pid, NetNS: netns,
 		KernelSource: c.String("kernel-source"), PerfPages: pages, PerfWakeup: wakeup,
@@ -337,15 +340,18 @@ func listenAction(c *cli.Context) error {
 	out.flush()
 	closeErr := t.Close()
 	st := t.Stats()
-	fmt.Fprintln(stderr, summary(st.Events, st.Lost, st.LossesExact))
+	fmt.Fprintln(stderr, summary(st))
 	return errors.Join(runErr, closeErr, out.err)
 }
 
 // summary is the last line of a run, on stderr.
-func summary(events, lost uint64, exact bool) string {
-	s := fmt.Sprintf("evtrace: %d events, %d lost", events, lost)
-	if !exact {
+func summary(st tracer.Stats) string {
+	s := fmt.Sprintf("evtrace: %d events, %d lost", st.Events, st.Lost)
+	if !st.LossesExact {
 		s += " (this kernel, before Linux 6.0, does not report drops after a ring's last record: more may be lost)"
+	}
+	if st.Foreign > 0 {
+		s += fmt.Sprintf("; %d trace lines of other programs ignored", st.Foreign)
 	}
 	return s
 }

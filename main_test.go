@@ -49,6 +49,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"cache"}, `cache what?`},
 		{[]string{"cache", "purge"}, `unknown cache command "purge"`},
 		{[]string{"listen", "--mode", "debug", "--show-netns"}, `--show-netns needs --mode perf`},
+		{[]string{"listen", "--mode", "debug", "--backend", "elf"}, `--backend elf needs --mode perf: debug mode's lines carry a token made for each run`},
+		{[]string{"compile", "listen", "--mode", "debug"}, `--mode debug compiles at every start`},
 		{[]string{"listen", "extra"}, `listen takes no arguments`},
 		{[]string{"listen", "--no-such-flag"}, `flag provided but not defined: -no-such-flag`},
 		{[]string{"lisen"}, `unknown command "lisen"`},
@@ -365,7 +367,7 @@ func TestKilledCompileLeavesNothing(t *testing.T) {
 	requireBPF(t)
 	bin := evtraceBinary(t)
 	cache := filepath.Join(rootTempDir(t), "objects")
-	cmd := exec.Command(bin, "compile", "listen", "--mode", "debug", "--cache-dir", cache)
+	cmd := exec.Command(bin, "compile", "listen", "--cache-dir", cache)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +398,7 @@ func TestKilledCompileLeavesNothing(t *testing.T) {
 	if len(dead) == 0 {
 		t.Fatal("the killed run left no compile directory: was it killed during the compile?")
 	}
-	if out, err := exec.Command(bin, "compile", "listen", "--mode", "debug", "--cache-dir", cache).CombinedOutput(); err != nil {
+	if out, err := exec.Command(bin, "compile", "listen", "--cache-dir", cache).CombinedOutput(); err != nil {
 		t.Fatalf("compile again: %v: %s", err, out)
 	}
 	for _, d := range dead {

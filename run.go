@@ -291,7 +291,7 @@ func runProgram(c *cli.Context, name, source string) error {
 	if silent {
 		fmt.Fprintln(stderr, "evtrace: detached; its maps were not printed")
 	} else {
-		fmt.Fprintln(stderr, summary(events, lost, s.LossesExact()))
+		fmt.Fprintln(stderr, summary(tracer.Stats{Events: events, Lost: lost, LossesExact: s.LossesExact()}))
 	}
 	return errors.Join(runErr, closeErr, out.err)
 }

@@ -19,6 +19,9 @@
 //   EVTRACE_MODE_DEBUG   one bpf_trace_printk line per call, read back from
 //                        trace_pipe; the tutorial's first path. printk takes
 //                        at most three arguments, so it prints what fits.
+//   EVTRACE_TOKEN "..."  debug mode: starts every line, so that evtrace
+//                        tells its own lines from other programs' (a new
+//                        random token for each run).
 //   FILTER_PID  N        only calls made by process N (its TGID).
 //   FILTER_NETNS N       only sockets of the network namespace with inode N.
 //
@@ -56,6 +59,9 @@
 
 #if !defined(EVTRACE_MODE_PERF) && !defined(EVTRACE_MODE_DEBUG)
 #error "define EVTRACE_MODE_PERF or EVTRACE_MODE_DEBUG"
+#endif
+#if defined(EVTRACE_MODE_DEBUG) && !defined(EVTRACE_TOKEN)
+#error "debug mode needs EVTRACE_TOKEN"
 #endif
 #if !defined(EVTRACE_ATTACH_KPROBE) && !defined(EVTRACE_ATTACH_KRETPROBE) && \
 	!defined(EVTRACE_ATTACH_TRACEPOINT) && !defined(EVTRACE_ATTACH_FENTRY)
@@ -221,10 +227,10 @@ static __always_inline int emit(void *ctx, struct listen_event *ev)
 	if (ev->family == EVTRACE_AF_INET) {
 		u32 a = 0;
 		__builtin_memcpy(&a, ev->laddr, 4);
-		bpf_trace_printk("listen4 addr=%x port=%d backlog=%d\n",
+		bpf_trace_printk(EVTRACE_TOKEN " listen4 addr=%x port=%d backlog=%d\n",
 				 ntohl(a), ev->lport, ev->backlog);
 	} else {
-		bpf_trace_printk("listen%d port=%d backlog=%d\n",
+		bpf_trace_printk(EVTRACE_TOKEN " listen%d port=%d backlog=%d\n",
 				 ev->family == EVTRACE_AF_INET6 ? 6 : ev->family,
 				 ev->lport, ev->backlog);
 	}

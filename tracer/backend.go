@@ -2,6 +2,8 @@ package tracer
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -153,6 +155,15 @@ func openProgram(spec Spec, headers Headers, rel string) (prog program, report B
 	}
 	cache := spec.cache()
 	why := "asked for"
+	if spec.TraceToken != "" {
+		switch backend {
+		case BackendELF:
+			return nil, report, nil, fmt.Errorf("--backend elf: %w", errPerRun)
+		case BackendAuto:
+			why = "auto: " + errPerRun.Error()
+			backend = BackendBCC
+		}
+	}
 	switch backend {
 	case BackendELF:
 		b, err := prepareELF(spec, headers, rel)
@@ -208,6 +219,20 @@ func openELF(spec Spec, b *elfBuild, cache Cache) (program, BackendReport, error
 	return prog, report, nil
 }
 
+// errPerRun refuses the object cache to a program that carries a trace
+// token: it is new at every start.
+var errPerRun = errors.New("its trace lines carry a token made for each run, so it is compiled by libbcc at every start and never cached")
+
+// NewTraceToken returns a fresh random token for Spec.TraceToken: 16 hex
+// digits, which no other program can guess.
+func NewTraceToken() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("trace token: %w", err)
+	}
+	return "evtrace-" + hex.EncodeToString(b[:]), nil
+}
+
 // CompileResult is what Compile did.
 type CompileResult struct {
 	Key    string
@@ -218,6 +243,9 @@ type CompileResult struct {
 // Compile puts spec's ELF object into the cache (evtrace compile) without
 // loading it; an object already there is checked and kept.
 func Compile(spec Spec) (CompileResult, error) {
+	if spec.TraceToken != "" {
+		return CompileResult{}, errPerRun
+	}
 	rel, err := KernelRelease()
 	if err != nil {
 		return CompileResult{}, err

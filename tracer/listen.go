@@ -45,6 +45,9 @@ type ListenConfig struct {
 	PerfWakeup   int          // see Spec.PerfWakeup
 	Backend      Backend      // see Spec.Backend
 	CacheDir     string       // see Spec.CacheDir
+	// DebugToken starts every line the probe prints in debug mode (see
+	// Spec.TraceToken); "": a new one from NewTraceToken.
+	DebugToken string
 }
 
 // Names in listen.c.
@@ -106,11 +109,19 @@ func planListen(cfg ListenConfig, attachF, offsetsF Features, btfOffsets func() 
 // then listen.c) and its probes.
 func ListenSpec(cfg ListenConfig, plan ListenPlan) (Spec, error) {
 	var defs []probes.Define
+	token := cfg.DebugToken
 	switch cfg.Mode {
 	case ModePerf, "":
 		defs = append(defs, probes.Define{Name: "EVTRACE_MODE_PERF", Value: "1"})
 	case ModeDebug:
-		defs = append(defs, probes.Define{Name: "EVTRACE_MODE_DEBUG", Value: "1"})
+		if token == "" {
+			var err error
+			if token, err = NewTraceToken(); err != nil {
+				return Spec{}, err
+			}
+		}
+		defs = append(defs, probes.Define{Name: "EVTRACE_MODE_DEBUG", Value: "1"},
+			probes.Define{Name: "EVTRACE_TOKEN", Value: strconv.Quote(token)})
 	default:
 		return Spec{}, fmt.Errorf("unknown mode %q (want perf or debug)", cfg.Mode)
 	}
@@ -154,6 +165,7 @@ func ListenSpec(cfg ListenConfig, plan ListenPlan) (Spec, error) {
 	}
 	if cfg.Mode == ModeDebug {
 		spec.TracePipe = true
+		spec.TraceToken = token
 	} else {
 		spec.PerfTables = []string{listenTable}
 	}
@@ -228,7 +240,7 @@ func DecodeListenEvent(b []byte) (ListenEvent, error) {
 // ListenHandler receives what the listen tracer reports. Functions may be nil.
 type ListenHandler struct {
 	Event func(ListenEvent) // perf mode
-	Trace func(TraceLine)   // debug mode: every trace_pipe line
+	Trace func(TraceLine)   // debug mode: each of the probe's trace_pipe lines, without the token
 	Lost  func(source string, count uint64)
 	// Error reports records that could not be decoded; they are skipped.
 	Error func(error)
@@ -240,6 +252,8 @@ type ListenHandler struct {
 type Stats struct {
 	Events uint64 // events (perf mode) or trace lines (debug mode) delivered
 	Lost   uint64 // events the kernel reported lost
+	// Foreign: trace lines of other programs, read and ignored (debug mode).
+	Foreign uint64
 	// LossesExact: Lost is every event the kernel dropped (see
 	// Session.LossesExact); meaningful once Run has returned.
 	LossesExact bool
@@ -356,7 +370,12 @@ func (t *ListenTracer) Run(ctx context.Context, h ListenHandler) error {
 
 // Stats returns the counts so far.
 func (t *ListenTracer) Stats() Stats {
-	return Stats{Events: t.events.Load(), Lost: t.lost.Load(), LossesExact: t.session.LossesExact()}
+	return Stats{
+		Events:      t.events.Load(),
+		Lost:        t.lost.Load(),
+		LossesExact: t.session.LossesExact(),
+		Foreign:     t.session.ForeignTraceLines(),
+	}
 }
 
 // Close detaches the probe and frees its resources.

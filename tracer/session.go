@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // ProbeKind is how a program is attached to the kernel.
@@ -61,6 +63,13 @@ type Spec struct {
 	TracePipe  bool     // read bpf_trace_printk output from trace_pipe
 	PerfPages  int      // pages per CPU for each perf ring (power of two, at most MaxPerfPages); 0: DefaultPerfPages
 	PerfWakeup int      // records per reader wakeup, or WakeupWatermark; 0: DefaultPerfWakeup
+	// TraceToken, when set, marks the program's own trace_pipe lines: each
+	// message starts with it and a space (the probe prints it; make one
+	// with NewTraceToken). Run passes on those lines without the token and
+	// counts all others as foreign (ForeignTraceLines): other programs'
+	// bpf_trace_printk output shares the pipe. A program with a token
+	// differs at every start, so it is compiled by bcc, never cached.
+	TraceToken string
 
 	// KernelSource names a kernel headers tree (--kernel-source); empty:
 	// $BCC_KERNEL_SOURCE, then where libbcc looks by itself.
@@ -127,6 +136,7 @@ type Session struct {
 	runCancel   context.CancelFunc // ends Run
 	runDone     chan struct{}      // closed when Run has returned
 	lossesExact bool               // see LossesExact
+	foreign     atomic.Uint64      // see ForeignTraceLines
 }
 
 // Open checks the machine, compiles the program, loads it, attaches its
@@ -432,6 +442,16 @@ func (s *Session) Run(ctx context.Context, h Handler) error {
 				if h.Lost != nil {
 					h.Lost("trace_pipe", l.Lost)
 				}
+			case s.spec.TraceToken != "":
+				msg, ours := strings.CutPrefix(l.Message, s.spec.TraceToken+" ")
+				if !ours || l.Task == "" {
+					s.foreign.Add(1)
+					continue
+				}
+				l.Message = msg
+				if h.Trace != nil {
+					h.Trace(l)
+				}
 			case h.Trace != nil:
 				h.Trace(l)
 			}
@@ -501,6 +521,10 @@ func (s *Session) LossesExact() bool {
 	defer s.mu.Unlock()
 	return s.lossesExact || len(s.readers) == 0
 }
+
+// ForeignTraceLines counts the trace_pipe lines Run has read that were not
+// the program's own (see Spec.TraceToken).
+func (s *Session) ForeignTraceLines() uint64 { return s.foreign.Load() }
 
 // Close detaches every probe, frees the perf rings and closes the trace
 // pipe. It is safe to call more than once, from any goroutine but the

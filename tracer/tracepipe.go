@@ -41,8 +41,15 @@ type TraceLine struct {
 // comment lines of the trace file.
 var ErrBlankLine = errors.New("blank trace line")
 
+// taskColumns is the width the kernel pads a task name to ("%16s-%d"); a
+// name is at most 15 bytes (TASK_COMM_LEN 16 with its NUL), so on a line
+// the kernel wrote, column 16 is always the '-' before the PID.
+const taskColumns = 16
+
 var (
 	traceLineRe = regexp.MustCompile(`^\s*(.*?)-(\d+)\s+(?:\(\s*(\d+|-+)\)\s+)?\[(\d+)\]\s+(?:(\S{4,5})\s+)?(\d+\.\d+):\s?(.*)$`)
+	// What follows the padded task name: the same fields as traceLineRe.
+	traceRestRe = regexp.MustCompile(`^(\d+)\s+(?:\(\s*(\d+|-+)\)\s+)?\[(\d+)\]\s+(?:(\S{4,5})\s+)?(\d+\.\d+):\s?(.*)$`)
 	traceLostRe = regexp.MustCompile(`^CPU:(\d+) \[LOST (\d+) EVENTS\]$`)
 	// What the kernel puts between the timestamp and the message: the
 	// event name ("bpf_trace_printk:"), or on old kernels an empty name
@@ -52,7 +59,8 @@ var (
 
 // ParseTraceLine parses one line of trace_pipe. It returns ErrBlankLine for
 // lines without content and an error naming the line for anything else it
-// cannot read.
+// cannot read. A task name that holds a newline splits its entry over
+// several lines; parseTraceLines puts them back together.
 func ParseTraceLine(s string) (TraceLine, error) {
 	s = strings.TrimRight(s, "\r\n")
 	trimmed := strings.TrimSpace(s)
@@ -67,19 +75,46 @@ func ParseTraceLine(s string) (TraceLine, error) {
 		}
 		return TraceLine{CPU: cpu, Lost: lost}, nil
 	}
+	if l, ok, err := parseColumns(s); ok {
+		return l, err
+	}
 	m := traceLineRe.FindStringSubmatch(s)
 	if m == nil {
 		return TraceLine{}, fmt.Errorf("trace line %q: not in trace_pipe format", s)
 	}
-	var l TraceLine
-	l.Task = m[1]
-	l.PID, _ = strconv.Atoi(m[2])
-	if m[3] != "" && m[3][0] != '-' {
-		l.TGID, _ = strconv.Atoi(m[3])
+	return traceFields(s, m[1], m[2:])
+}
+
+// parseColumns reads a line by the kernel's own layout: a task name padded
+// to taskColumns, '-', then the rest. It is exact where the pattern of
+// ParseTraceLine has to guess (a name may itself hold "-123 [000]"); ok is
+// false for lines not in that layout (hand-trimmed samples, a name split by
+// a newline).
+func parseColumns(s string) (l TraceLine, ok bool, err error) {
+	if len(s) <= taskColumns || s[taskColumns] != '-' {
+		return TraceLine{}, false, nil
 	}
-	l.CPU, _ = strconv.Atoi(m[4])
-	l.Flags = m[5]
-	secs, frac, _ := strings.Cut(m[6], ".")
+	task := strings.TrimLeft(s[:taskColumns], " ")
+	m := traceRestRe.FindStringSubmatch(s[taskColumns+1:])
+	if task == "" || m == nil {
+		return TraceLine{}, false, nil
+	}
+	l, err = traceFields(s, task, m[1:])
+	return l, true, err
+}
+
+// traceFields fills a TraceLine from the task name and the submatches of
+// the fields after it: pid, tgid, cpu, flags, time, message.
+func traceFields(s, task string, m []string) (TraceLine, error) {
+	var l TraceLine
+	l.Task = task
+	l.PID, _ = strconv.Atoi(m[0])
+	if m[1] != "" && m[1][0] != '-' {
+		l.TGID, _ = strconv.Atoi(m[1])
+	}
+	l.CPU, _ = strconv.Atoi(m[2])
+	l.Flags = m[3]
+	secs, frac, _ := strings.Cut(m[4], ".")
 	sec, err := strconv.ParseInt(secs, 10, 64)
 	if err != nil {
 		return TraceLine{}, fmt.Errorf("trace line %q: timestamp: %w", s, err)
@@ -93,8 +128,54 @@ func ParseTraceLine(s string) (TraceLine, error) {
 		return TraceLine{}, fmt.Errorf("trace line %q: timestamp: %w", s, err)
 	}
 	l.Time = time.Duration(sec)*time.Second + time.Duration(nsec)
-	l.Message = traceMsgPrefixRe.ReplaceAllString(m[7], "")
+	l.Message = traceMsgPrefixRe.ReplaceAllString(m[5], "")
 	return l, nil
+}
+
+// parseTraceLines parses the complete lines of one read of trace_pipe,
+// without their newlines. Lines that carry nothing are dropped; lines that
+// cannot be parsed are passed on with only Message set.
+//
+// Any process may put a newline in its own name (prctl PR_SET_NAME), and
+// the kernel prints the name as it is: the head of the entry then arrives
+// as lines of its own, and the last line starts with the name's tail. As
+// the kernel pads names to taskColumns, the tail is joined with the lines
+// before it when together they fill exactly those columns; so the entry
+// comes back whole, with its true name, and forges no line.
+func parseTraceLines(lines []string) []TraceLine {
+	var out []TraceLine
+	var held []string // lines not parsed (yet): the head of a split entry, or noise
+	release := func() {
+		for _, h := range held {
+			if _, err := ParseTraceLine(h); !errors.Is(err, ErrBlankLine) {
+				out = append(out, TraceLine{Message: h})
+			}
+		}
+		held = nil
+	}
+	for _, line := range lines {
+		l, err := ParseTraceLine(line)
+		if err != nil {
+			held = append(held, line)
+			continue
+		}
+		if l.Lost == 0 && len(held) > 0 {
+			if _, exact, _ := parseColumns(line); !exact {
+				for k := 1; k <= len(held) && k < taskColumns; k++ {
+					joined := strings.Join(held[len(held)-k:], "\n") + "\n" + line
+					if jl, ok, jerr := parseColumns(joined); ok && jerr == nil {
+						l = jl
+						held = held[:len(held)-k]
+						break
+					}
+				}
+			}
+		}
+		release()
+		out = append(out, l)
+	}
+	release()
+	return out
 }
 
 // tracePipe reads trace_pipe line by line. The pipe is consumed: a line read
@@ -198,24 +279,20 @@ func (p *tracePipe) run(out chan<- []TraceLine, stop <-chan struct{}) error {
 			data = append(partial, data...)
 			partial = nil
 		}
-		var batch []TraceLine
+		var lines []string
 		for len(data) > 0 {
 			i := bytes.IndexByte(data, '\n')
 			if i < 0 {
 				partial = append([]byte(nil), data...)
 				break
 			}
-			line := string(data[:i+1])
+			lines = append(lines, string(data[:i]))
 			data = data[i+1:]
-			l, perr := ParseTraceLine(line)
-			switch {
-			case errors.Is(perr, ErrBlankLine):
-				continue
-			case perr != nil:
-				l = TraceLine{Message: strings.TrimRight(line, "\n")}
-			}
-			batch = append(batch, l)
 		}
+		// The kernel hands out whole entries per read (one that does not
+		// fit waits for the next), so the lines of a split entry are here
+		// together.
+		batch := parseTraceLines(lines)
 		if len(batch) > 0 {
 			select {
 			case out <- batch:

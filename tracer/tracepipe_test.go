@@ -2,9 +2,11 @@ package tracer
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -126,5 +128,76 @@ func TestTracePipeReaders(t *testing.T) {
 	err := errTracePipeBusy("/sys/kernel/tracing/trace_pipe", got)
 	if msg := err.Error(); !errors.Is(err, ErrTracePipeBusy) || msg != `open /sys/kernel/tracing/trace_pipe: another reader holds it (the kernel allows one at a time): PID 123 ("cat"), PID 456 ("per cpu"); stop it and try again` {
 		t.Errorf("message %q", msg)
+	}
+}
+
+// TestParseTraceLinesSplitNames: a process may put newlines in its own name
+// (prctl PR_SET_NAME). The kernel prints it as it is, padded to 16
+// columns, so one entry arrives as several lines; they must come back as
+// one entry with the true name, and no line may pass for an entry of its
+// own.
+func TestParseTraceLinesSplitNames(t *testing.T) {
+	const rest = "-4321    [001] d..31  100.000001: bpf_trace_printk: evtrace-abc listen4 addr=7f000001 port=80 backlog=5"
+	entry := func(comm string) string { return fmt.Sprintf("%16s", comm) + rest }
+	want := func(comm string) TraceLine {
+		return TraceLine{Task: comm, PID: 4321, CPU: 1, Flags: "d..31", Time: 100*time.Second + time.Microsecond,
+			Message: "evtrace-abc listen4 addr=7f000001 port=80 backlog=5"}
+	}
+	tests := []struct {
+		name  string
+		lines []string
+		want  []TraceLine
+	}{
+		{"plain", []string{entry("nc")}, []TraceLine{want("nc")}},
+		{"one newline", strings.Split(entry("ev\nil"), "\n"), []TraceLine{want("ev\nil")}},
+		{"newline first", strings.Split(entry("\nabc"), "\n"), []TraceLine{want("\nabc")}},
+		{"newline last", strings.Split(entry("abc\n"), "\n"), []TraceLine{want("abc\n")}},
+		{"several newlines, 15 bytes", strings.Split(entry("a\n\nb\nc-1 [0] 1."), "\n"), []TraceLine{want("a\n\nb\nc-1 [0] 1.")}},
+		{"carriage return kept", strings.Split(entry("x\r\ny"), "\n"), []TraceLine{want("x\r\ny")}},
+		{
+			// The name holds what looks like a whole header: the entry is
+			// still put back together at the kernel's columns.
+			"fake header in the name",
+			strings.Split(entry("\n-1 [0] 2.0:"), "\n"),
+			[]TraceLine{want("\n-1 [0] 2.0:")},
+		},
+		{
+			"noise before a split entry stays apart",
+			append([]string{"garbage", ""}, strings.Split(entry("p\nq"), "\n")...),
+			[]TraceLine{{Message: "garbage"}, want("p\nq")},
+		},
+		{
+			"entries on both sides",
+			append(append([]string{entry("a")}, strings.Split(entry("b\nc"), "\n")...), entry("d")),
+			[]TraceLine{want("a"), want("b\nc"), want("d")},
+		},
+		{"lone head", []string{"           ab"}, []TraceLine{{Message: "           ab"}}},
+		{"lost events", []string{"CPU:1 [LOST 3 EVENTS]"}, []TraceLine{{CPU: 1, Lost: 3}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := parseTraceLines(tt.lines)
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %d entries %+v, want %d %+v", len(got), got, len(tt.want), tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Errorf("entry %d:\ngot  %+v\nwant %+v", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+// A name may hold "-123 [000]": read by the kernel's columns, a whole line
+// gets its true name and PID, whatever the name holds.
+func TestParseTraceLineNameLikeHeader(t *testing.T) {
+	line := fmt.Sprintf("%16s", "x-9 [7] 1.0: y") + "-4321    [001] d..31  100.000001: bpf_trace_printk: m"
+	got, err := ParseTraceLine(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Task != "x-9 [7] 1.0: y" || got.PID != 4321 || got.CPU != 1 || got.Message != "m" {
+		t.Errorf("got %+v", got)
 	}
 }
