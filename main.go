@@ -70,21 +70,47 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "evtrace: %v\n", err)
-	var ce *tracer.CompileError
-	if errors.As(err, &ce) && ce.Log != "" {
-		fmt.Fprintf(stderr, "compiler output:\n%s\n", ce.Log)
-	}
-	var le *tracer.LoadError
-	if errors.As(err, &le) && le.Log != "" && !strings.Contains(err.Error(), le.Log) {
-		fmt.Fprintf(stderr, "loader output:\n%s\n", le.Log)
-	}
+	printError(stderr, err)
 	var ue usageError
 	if errors.As(err, &ue) {
 		return 2
 	}
 	return 1
 }
+
+// printError says what went wrong: the error's line, then the compiler's
+// output or the end of the loader's or the verifier's log.
+func printError(stderr io.Writer, err error) {
+	fmt.Fprintf(stderr, "evtrace: %v\n", err)
+	var ce *tracer.CompileError
+	if errors.As(err, &ce) && ce.Log != "" {
+		fmt.Fprintf(stderr, "compiler output:\n%s\n", ce.Log)
+	}
+	var le *tracer.LoadError
+	if errors.As(err, &le) && le.Log != "" {
+		head, log := "loader output", le.LogTail(logTailLines)
+		if le.Verdict != "" {
+			head = "verifier log"
+		}
+		var whole wholeLog
+		if errors.As(err, &whole) {
+			log = le.Log
+		}
+		if !strings.Contains(err.Error(), log) {
+			fmt.Fprintf(stderr, "%s:\n%s\n", head, log)
+		}
+	}
+}
+
+// logTailLines is how much of a refused program's log is printed: the
+// verifier's reasons are at its end, after up to a megabyte of the
+// instructions it walked (all of it with listen --verbose).
+const logTailLines = 40
+
+// wholeLog asks run to print a LoadError's whole log (--verbose).
+type wholeLog struct{ error }
+
+func (w wholeLog) Unwrap() error { return w.error }
 
 // flagsFirst lets `evtrace run FILE.c -D X` work as users of bcc tools type
 // it: urfave/cli stops at the first argument, so for run and tutorial the
@@ -202,7 +228,7 @@ func listenFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "ebpf", Usage: "print the final C text and exit"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "`FORMAT`: text or json (one object per line)"},
 		&cli.StringFlag{Name: "kernel-source", Usage: "kernel headers tree `DIR` (passed to bcc as BCC_KERNEL_SOURCE)"},
-		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say which kernel headers were used"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say which kernel headers were used; if the kernel refuses the probe, print the verifier's whole log"},
 		&cli.StringFlag{Name: "backend", Value: "auto", Usage: "compile and load with `BACKEND`: auto, bcc (libbcc at every start) or elf (clang once, cached; gobpf/elf)"},
 		&cli.StringFlag{Name: "cache-dir", Value: tracer.DefaultCacheDir, Usage: "`DIR` where the elf backend keeps compiled objects"},
 	}, perfFlags()...)
@@ -307,6 +333,9 @@ func listenAction(c *cli.Context) error {
 	t, err := tracer.OpenListen(o.cfg)
 	opened()
 	if err != nil {
+		if o.verbose {
+			return wholeLog{err}
+		}
 		return err
 	}
 	defer t.Close()

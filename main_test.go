@@ -410,3 +410,29 @@ func TestKilledCompileLeavesNothing(t *testing.T) {
 		t.Errorf("leftovers after a clean run: %v", left)
 	}
 }
+
+// TestVerifierLogPrinted: a program the verifier refused prints one line
+// with the verdict, then the end of the verifier's log; listen --verbose
+// (wholeLog) prints all of it.
+func TestVerifierLogPrinted(t *testing.T) {
+	var log strings.Builder
+	for i := 0; i < 100; i++ {
+		fmt.Fprintf(&log, "%d: (07) r2 += 1\n", i)
+	}
+	log.WriteString("BPF program is too large. Processed 1000001 insn\nprocessed 1000001 insns (limit 1000000) max_states_per_insn 4 total_states 10104 peak_states 10104 mark_read 0")
+	le := &tracer.LoadError{Program: "tracepoint__syscalls__sys_enter_getppid", Err: syscall.E2BIG, Log: log.String(),
+		Verdict: "BPF program is too large. Processed 1000001 insn (processed 1000001 insns, limit 1000000)"}
+	var b bytes.Buffer
+	printError(&b, fmt.Errorf("attach: %w", le))
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	want := "evtrace: attach: load program tracepoint__syscalls__sys_enter_getppid: the verifier refused it: BPF program is too large. Processed 1000001 insn (processed 1000001 insns, limit 1000000)"
+	if len(lines) != 2+1+logTailLines || lines[0] != want || lines[1] != "verifier log:" ||
+		lines[2] != "... (62 lines before these left out)" || lines[3] != "62: (07) r2 += 1" {
+		t.Errorf("printed:\n%s", b.String())
+	}
+	b.Reset()
+	printError(&b, wholeLog{le})
+	if got := b.String(); !strings.HasSuffix(got, "verifier log:\n"+log.String()+"\n") {
+		t.Errorf("--verbose printed:\n%s", got)
+	}
+}

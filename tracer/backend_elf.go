@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/iovisor/gobpf/elf"
@@ -31,23 +32,29 @@ func loadELF(object []byte, perfTables []string) (*elfProgram, error) {
 	if err := mod.Load(params); err != nil {
 		// A partial load keeps what it created: free it.
 		mod.Close()
-		return nil, &LoadError{Program: "(ELF object)", Err: errors.New("gobpf/elf could not load it"), Log: loaderLog(err.Error())}
+		return nil, elfLoadError(err)
 	}
 	return &elfProgram{mod: mod, tables: perfTables}, nil
 }
 
-// loaderLog tidies gobpf/elf's error text: it carries its whole 512 KiB
-// verifier log buffer, NUL bytes included. The verifier's conclusion is at
-// the end: keep the first line and the last 40.
-func loaderLog(s string) string {
+// elfLoadErrorRe is how gobpf/elf reports a program the kernel refused:
+// the section, the errno, and its whole verifier log buffer (512 KiB at log
+// level 1, NUL bytes included).
+var elfLoadErrorRe = regexp.MustCompile(`^error while loading "([^"]+)" \(([^)]*)\):\n`)
+
+// elfLoadError makes gobpf/elf's error a LoadError that says what the bcc
+// backend's do: the program (its section), and the verifier's verdict.
+func elfLoadError(err error) *LoadError {
+	s := err.Error()
 	if i := strings.IndexByte(s, 0); i >= 0 {
 		s = s[:i]
 	}
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > 41 {
-		lines = append([]string{lines[0], fmt.Sprintf("... (%d lines of the verifier log left out)", len(lines)-41)}, lines[len(lines)-40:]...)
+	m := elfLoadErrorRe.FindStringSubmatch(s)
+	if m == nil {
+		return &LoadError{Program: "(ELF object)", Err: errors.New("gobpf/elf could not load it"), Log: strings.TrimSpace(s)}
 	}
-	return strings.Join(lines, "\n")
+	log := strings.TrimSpace(s[len(m[0]):])
+	return &LoadError{Program: m[1], Err: errors.New(m[2]), Log: log, Verdict: verifierVerdict(log)}
 }
 
 // possibleCPUs is the size a perf map needs: one slot per CPU that may

@@ -2,7 +2,6 @@ package tracer
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,21 +168,5 @@ func TestStaleKprobeNames(t *testing.T) {
 		if got != want {
 			t.Errorf("%q: pid %q, want %q", line, got, want)
 		}
-	}
-}
-
-func TestLoaderLogIsTidied(t *testing.T) {
-	var b strings.Builder
-	b.WriteString("error while loading \"kprobe/x\" (permission denied):\n")
-	for i := 0; i < 100; i++ {
-		fmt.Fprintf(&b, "%d: insn\n", i)
-	}
-	b.WriteString("R1 invalid mem access\n")
-	b.WriteString(strings.Repeat("\x00", 4096))
-	got := loaderLog(b.String())
-	lines := strings.Split(got, "\n")
-	if strings.ContainsRune(got, 0) || len(lines) != 42 || !strings.HasPrefix(lines[0], "error while loading") ||
-		lines[len(lines)-1] != "R1 invalid mem access" || !strings.Contains(lines[1], "61 lines") {
-		t.Errorf("loaderLog:\n%s", got)
 	}
 }

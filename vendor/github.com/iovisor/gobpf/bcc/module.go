@@ -15,6 +15,7 @@
 package bcc
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"runtime"
@@ -247,6 +248,38 @@ func (bpf *Module) Load(name string, progType int, logLevel, logSize uint) (int,
 }
 
 func (bpf *Module) load(name string, progType int, logLevel, logSize uint) (int, error) {
+	var logBuf []byte
+	if logSize > 0 {
+		logBuf = make([]byte, logSize)
+	}
+	return bpf.loadBuf(name, progType, logLevel, logBuf)
+}
+
+// LoadWithLog loads a program as Load does, with the verifier's log at
+// logLevel written into logBuf, and returns the log's text, whether or not
+// the kernel accepted the program. Load drops its log buffer; and libbcc,
+// when the kernel answers E2BIG (the verifier's complexity limit), returns
+// without reading the log: the kernel has written it into logBuf all the same.
+func (bpf *Module) LoadWithLog(name string, progType int, logLevel uint, logBuf []byte) (int, string, error) {
+	if fd, ok := bpf.funcs[name]; ok {
+		return fd, "", nil
+	}
+	if len(logBuf) > 0 {
+		logBuf[0] = 0
+	}
+	fd, err := bpf.loadBuf(name, progType, logLevel, logBuf)
+	log := logBuf
+	if i := bytes.IndexByte(log, 0); i >= 0 {
+		log = log[:i]
+	}
+	if err != nil {
+		return -1, string(log), err
+	}
+	bpf.funcs[name] = fd
+	return fd, string(log), nil
+}
+
+func (bpf *Module) loadBuf(name string, progType int, logLevel uint, logBuf []byte) (int, error) {
 	nameCS := C.CString(name)
 	defer C.free(unsafe.Pointer(nameCS))
 	start := (*C.struct_bpf_insn)(C.bpf_function_start(bpf.p, nameCS))
@@ -256,10 +289,8 @@ func (bpf *Module) load(name string, progType int, logLevel, logSize uint) (int,
 	if start == nil {
 		return -1, fmt.Errorf("Module: unable to find %s", name)
 	}
-	var logBuf []byte
 	var logBufP *C.char
-	if logSize > 0 {
-		logBuf = make([]byte, logSize)
+	if len(logBuf) > 0 {
 		logBufP = (*C.char)(unsafe.Pointer(&logBuf[0]))
 	}
 	fd, err := C.gobpf_func_load(bpf.p, C.int(uint32(progType)), nameCS, start, size, license, version, C.int(logLevel), logBufP, C.uint(len(logBuf)))
