@@ -47,6 +47,7 @@ runs to come: they are compiled into the object.`,
 				if o.cfg.Mode == tracer.ModeDebug {
 					return usagef("--mode debug compiles at every start (its lines carry a token made for each run): nothing to compile ahead of time")
 				}
+				mountTracing(c.App.ErrWriter)
 				plan, res, err := tracer.CompileListen(o.cfg)
 				if err != nil {
 					return err

@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evtrace/evtrace/tracer/kernel"
 	"golang.org/x/sys/unix"
-
-	"github.com/evtrace/evtrace/tracer"
 )
 
 // These tests run the real binary (evtraceBinary) and talk to it as a
@@ -269,7 +268,7 @@ func waitCapture(c *child, timeout time.Duration) bool {
 // process on the machine holds it (the kernel allows one reader).
 func holdTracePipe(t *testing.T) (*os.File, string) {
 	t.Helper()
-	dir, err := tracer.TraceFS()
+	dir, err := kernel.TraceFS()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/evtrace/evtrace/output"
 	"github.com/evtrace/evtrace/tracer"
+	"github.com/evtrace/evtrace/tracer/kernel"
 )
 
 func main() {
@@ -314,6 +315,7 @@ func listenAction(c *cli.Context) error {
 		return err
 	}
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
+	mountTracing(stderr)
 	if o.ebpf {
 		plan, err := tracer.PlanListenSource(o.cfg)
 		if err != nil {
@@ -404,6 +406,20 @@ func whileOpening(ctx context.Context, stop func(), stderr io.Writer) (opened fu
 	return func() {
 		close(done)
 		<-finished
+	}
+}
+
+// mountTracing mounts the tracing file systems evtrace reads, when they
+// are missing and evtrace runs as root, and says what it mounted. A
+// failure is not reported here: the step that needs them says what is
+// missing.
+func mountTracing(stderr io.Writer) {
+	if os.Geteuid() != 0 {
+		return
+	}
+	mounted, _ := kernel.MountTracing()
+	for _, m := range mounted {
+		fmt.Fprintf(stderr, "evtrace: mounted %s\n", m)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/evtrace/evtrace/tracer"
+	"github.com/evtrace/evtrace/tracer/kernel"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -99,7 +100,7 @@ func TestHelpShowsExamples(t *testing.T) {
 // for a kprobe, the error says so plainly, in one line.
 func TestNoKprobes(t *testing.T) {
 	requireBPF(t)
-	if tracer.KprobesSupported() {
+	if kernel.KprobesSupported() {
 		t.Skip("this kernel has kprobes")
 	}
 	code, _, stderr := runCLI("listen", "--attach", "kprobe")

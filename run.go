@@ -16,6 +16,7 @@ import (
 	"github.com/evtrace/evtrace/output"
 	"github.com/evtrace/evtrace/probes"
 	"github.com/evtrace/evtrace/tracer"
+	"github.com/evtrace/evtrace/tracer/kernel"
 )
 
 // The flags that evtrace run and evtrace tutorial share.
@@ -155,7 +156,7 @@ func runProgram(c *cli.Context, name, source string) error {
 	prefix := ""
 	for _, a := range c.StringSlice("attach") {
 		if prefix == "" {
-			prefix = tracer.SyscallPrefix(tracer.KernelHasSymbol)
+			prefix = tracer.SyscallPrefix(kernel.HasSymbol)
 		}
 		p, err := tracer.ParseAttachSpec(a, prefix)
 		if err != nil {
@@ -170,6 +171,7 @@ func runProgram(c *cli.Context, name, source string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	mountTracing(c.App.ErrWriter)
 	opened := whileOpening(ctx, stop, c.App.ErrWriter)
 	s, err := tracer.Open(tracer.Spec{
 		Name:         name,
@@ -208,7 +210,7 @@ func runProgram(c *cli.Context, name, source string) error {
 		d.Trailing = tracer.SubmitsSkb(source, table)
 		decoders[table] = d
 	}
-	clock, err := tracer.NewWallClock()
+	clock, err := kernel.NewWallClock()
 	if err != nil {
 		return err
 	}

@@ -15,9 +15,8 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/evtrace/evtrace/tracer/kernel"
 	"golang.org/x/sys/unix"
-
-	"github.com/evtrace/evtrace/tracer"
 )
 
 func TestFlagsFirst(t *testing.T) {
@@ -100,7 +99,7 @@ func requireBPF(t *testing.T) {
 	why := ""
 	if os.Geteuid() != 0 {
 		why = "needs root"
-	} else if _, err := tracer.TraceFS(); err != nil {
+	} else if _, err := kernel.TraceFS(); err != nil {
 		why = err.Error()
 	}
 	if why != "" {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/evtrace/evtrace/tracer/kernel"
 )
 
 // Backend is how a program is compiled and loaded.
@@ -246,7 +248,7 @@ func Compile(spec Spec) (CompileResult, error) {
 	if spec.TraceToken != "" {
 		return CompileResult{}, errPerRun
 	}
-	rel, err := KernelRelease()
+	rel, err := kernel.Release()
 	if err != nil {
 		return CompileResult{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/evtrace/evtrace/tracer/kernel"
 	"github.com/iovisor/gobpf/bcc"
 	"golang.org/x/sys/unix"
 )
@@ -122,8 +123,8 @@ func (b *bccProgram) attach(p Probe) error {
 // what the kernel or the loader said.
 func attachError(p Probe, err error, detail string) error {
 	if p.Kind == Kprobe || p.Kind == Kretprobe {
-		if found, kerr := kernelHasSymbol(p.Target); kerr == nil && !found {
-			return fmt.Errorf("attach %s %s: %w (not in /proc/kallsyms)", p.Kind, p.Target, ErrNoFunction)
+		if found, kerr := kernel.LookupSymbol(p.Target); kerr == nil && !found {
+			return fmt.Errorf("attach %s %s: %w (not in /proc/kallsyms)", p.Kind, p.Target, kernel.ErrNoFunction)
 		}
 	}
 	if detail != "" {

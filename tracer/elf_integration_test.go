@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/evtrace/evtrace/tracer/kernel"
 )
 
 // requireELF is requireBPF plus the ELF backend's compiler.
@@ -26,7 +28,7 @@ func requireELF(t *testing.T) {
 // hostListenConfig is the listen probe as this host can run it whatever
 // its kernel: tracepoints and BTF offsets, our own process only.
 func hostListenConfig(t *testing.T, backend Backend, cacheDir string) ListenConfig {
-	if _, err := os.Stat(KernelBTF); err != nil {
+	if _, err := os.Stat(kernel.BTF); err != nil {
 		t.Skip("needs the kernel's BTF for the tracepoint strategy's offsets")
 	}
 	return ListenConfig{

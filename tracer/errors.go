@@ -7,19 +7,8 @@ import (
 	"strings"
 )
 
-// Sentinel errors; callers test them with errors.Is.
-var (
-	// ErrNotRoot: loading BPF programs needs root.
-	ErrNotRoot = errors.New("must be run as root (loading BPF programs needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)")
-	// ErrNoKprobes: the running kernel was built without kprobe support.
-	ErrNoKprobes = errors.New("this kernel has no kprobe support")
-	// ErrNoHeaders: no kernel headers tree was found for bcc to compile against.
-	ErrNoHeaders = errors.New("kernel headers not found")
-	// ErrNoFunction: a kprobe target is not a traceable kernel function.
-	ErrNoFunction = errors.New("no such kernel function")
-	// ErrNoTracepoint: a tracepoint does not exist in this kernel.
-	ErrNoTracepoint = errors.New("no such tracepoint")
-)
+// ErrNoHeaders: no kernel headers tree was found for bcc to compile against.
+var ErrNoHeaders = errors.New("kernel headers not found")
 
 // CompileError is returned when libbcc cannot compile a probe. Log holds the
 // compiler's own diagnostics, as clang printed them.

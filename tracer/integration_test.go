@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evtrace/evtrace/tracer/kernel"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,11 +27,11 @@ func requireBPF(t *testing.T) {
 	why := ""
 	if os.Geteuid() != 0 {
 		why = "needs root"
-	} else if _, err := TraceFS(); err != nil {
+	} else if _, err := kernel.TraceFS(); err != nil {
 		why = "needs tracefs: " + err.Error()
 	}
 	if why == "" {
-		rel, _ := KernelRelease()
+		rel, _ := kernel.Release()
 		if _, err := FindHeaders(HeaderSearch{Env: os.Getenv("BCC_KERNEL_SOURCE"), Release: rel}); err != nil {
 			if _, err := OtherReleaseHeaders("/lib/modules", rel, DefaultHeadersCache); err != nil {
 				why = "needs kernel headers (apt-get install linux-headers-amd64): " + err.Error()
@@ -223,19 +224,19 @@ func TestUnknownTracepoint(t *testing.T) {
 		Probes:     []Probe{{Kind: Tracepoint, Target: "syscalls:sys_enter_no_such_call", Program: "f"}},
 		AnyHeaders: true,
 	})
-	if !errors.Is(err, ErrNoTracepoint) {
-		t.Fatalf("Open: %v, want ErrNoTracepoint", err)
+	if !errors.Is(err, kernel.ErrNoTracepoint) {
+		t.Fatalf("Open: %v, want kernel.ErrNoTracepoint", err)
 	}
 }
 
 func TestListenWithoutKprobes(t *testing.T) {
 	requireBPF(t)
-	if KprobesSupported() {
+	if kernel.KprobesSupported() {
 		t.Skip("this kernel has kprobes; the VM tests cover evtrace listen")
 	}
 	_, err := OpenListen(ListenConfig{Mode: ModePerf, Attach: AttachKprobe})
-	if !errors.Is(err, ErrNoKprobes) {
-		t.Fatalf("OpenListen: %v, want ErrNoKprobes", err)
+	if !errors.Is(err, kernel.ErrNoKprobes) {
+		t.Fatalf("OpenListen: %v, want kernel.ErrNoKprobes", err)
 	}
 }
 
@@ -245,7 +246,7 @@ func TestListenWithoutKprobes(t *testing.T) {
 // line (this project's CI host has BTF and refuses them with EPERM).
 func TestListenFentry(t *testing.T) {
 	requireBPF(t)
-	if _, err := os.Stat(KernelBTF); err != nil {
+	if _, err := os.Stat(kernel.BTF); err != nil {
 		t.Skipf("fentry needs BTF: %v", err)
 	}
 	tr, err := OpenListen(ListenConfig{Mode: ModePerf, Attach: AttachFentry, Backend: BackendBCC})

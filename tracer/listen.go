@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/evtrace/evtrace/probes"
+	"github.com/evtrace/evtrace/tracer/kernel"
 )
 
 // Mode selects how the listen probe reports to user space.
@@ -263,14 +264,14 @@ type Stats struct {
 type ListenTracer struct {
 	session *Session
 	plan    ListenPlan
-	clock   WallClock
+	clock   kernel.WallClock
 	events  atomic.Uint64
 	lost    atomic.Uint64
 }
 
 // OpenListen compiles and attaches the listen probe.
 func OpenListen(cfg ListenConfig) (*ListenTracer, error) {
-	if err := checkRoot(); err != nil {
+	if err := kernel.CheckRoot(); err != nil {
 		return nil, err
 	}
 	plan, err := PlanListen(cfg)
@@ -291,7 +292,7 @@ func OpenListen(cfg ListenConfig) (*ListenTracer, error) {
 	if err != nil {
 		return nil, err
 	}
-	clock, err := NewWallClock()
+	clock, err := kernel.NewWallClock()
 	if err != nil {
 		s.Close()
 		return nil, err
@@ -302,7 +303,7 @@ func OpenListen(cfg ListenConfig) (*ListenTracer, error) {
 // CompileListen puts the listen probe's ELF object for cfg into the
 // cache, as the ELF backend will look for it (evtrace compile listen).
 func CompileListen(cfg ListenConfig) (ListenPlan, CompileResult, error) {
-	if err := checkRoot(); err != nil {
+	if err := kernel.CheckRoot(); err != nil {
 		return ListenPlan{}, CompileResult{}, err
 	}
 	plan, err := PlanListen(cfg)
@@ -380,3 +381,6 @@ func (t *ListenTracer) Stats() Stats {
 
 // Close detaches the probe and frees its resources.
 func (t *ListenTracer) Close() error { return t.session.Close() }
+
+// WallTime converts a kernel timestamp with the tracer's clock.
+func (t *ListenTracer) WallTime(mono time.Duration) time.Time { return t.clock.Wall(mono) }

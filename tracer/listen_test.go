@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evtrace/evtrace/tracer/kernel"
 )
 
 // rawListenEvent lays out a struct listen_event the way the kernel writes it.
@@ -174,16 +176,16 @@ func TestChooseAttach(t *testing.T) {
 		{"", all, AttachKretprobe, nil},
 		{AttachAuto, noKprobes, AttachTracepoint, nil},
 		{AttachAuto, Features{Kprobes: true}, AttachKretprobe, nil},
-		{AttachAuto, nothing, "", ErrNoKprobes},
+		{AttachAuto, nothing, "", kernel.ErrNoKprobes},
 		{AttachKprobe, all, AttachKprobe, nil},
-		{AttachKprobe, noKprobes, "", ErrNoKprobes},
-		{AttachKretprobe, noKprobes, "", ErrNoKprobes},
+		{AttachKprobe, noKprobes, "", kernel.ErrNoKprobes},
+		{AttachKretprobe, noKprobes, "", kernel.ErrNoKprobes},
 		{AttachTracepoint, all, AttachTracepoint, nil},
-		{AttachTracepoint, Features{Kprobes: true}, "", ErrNoTracepoint},
+		{AttachTracepoint, Features{Kprobes: true}, "", kernel.ErrNoTracepoint},
 		{AttachFentry, all, AttachFentry, nil},
 		{AttachFentry, noKprobes, AttachFentry, nil},
 		{AttachFentry, Features{Kprobes: true, ListenTracepoints: true}, "", nil}, // no BTF: an error of its own
-		{AttachAuto, unreadable, "", ErrNoKprobes},
+		{AttachAuto, unreadable, "", kernel.ErrNoKprobes},
 		{AttachTracepoint, unreadable, "", errTracefs},
 		{AttachAuto, Features{Kprobes: true, TracepointsErr: errTracefs}, AttachKretprobe, nil},
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/evtrace/evtrace/probes"
+	"github.com/evtrace/evtrace/tracer/kernel"
 )
 
 // OffsetSource says where the listen probe's struct offsets come from.
@@ -35,8 +36,7 @@ func ParseOffsetSource(s string) (OffsetSource, error) {
 	return "", fmt.Errorf("unknown offsets source %q (want auto, btf or headers)", s)
 }
 
-// KernelBTF is where the running kernel publishes its BTF.
-const KernelBTF = "/sys/kernel/btf/vmlinux"
+// BTF is where the running kernel publishes its BTF.
 
 // listenField is one kernel struct member the listen probe reads.
 type listenField struct {
@@ -100,14 +100,14 @@ func ListenOffsets(spec *btf.Spec) (Offsets, error) {
 // KernelListenOffsets reads the running kernel's BTF and computes the
 // listen probe's offsets.
 func KernelListenOffsets() (Offsets, error) {
-	f, err := os.Open(KernelBTF)
+	f, err := os.Open(kernel.BTF)
 	if err != nil {
 		return nil, fmt.Errorf("kernel BTF: %w", err)
 	}
 	defer f.Close()
 	spec, err := btf.LoadSpecFromReader(f)
 	if err != nil {
-		return nil, fmt.Errorf("kernel BTF %s: %w", KernelBTF, err)
+		return nil, fmt.Errorf("kernel BTF %s: %w", kernel.BTF, err)
 	}
 	return ListenOffsets(spec)
 }

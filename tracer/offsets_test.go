@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
+	"github.com/evtrace/evtrace/tracer/kernel"
 )
 
 // A small model of the kernel's layout: sock_common keeps its addresses in
@@ -63,9 +64,9 @@ func TestMemberOffset(t *testing.T) {
 // TestKernelListenOffsets reads this machine's BTF (a real kernel's) and
 // checks the offsets against facts of the kernel's own layout.
 func TestKernelListenOffsets(t *testing.T) {
-	if _, err := os.Stat(KernelBTF); err != nil {
+	if _, err := os.Stat(kernel.BTF); err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI host has no %s", KernelBTF)
+			t.Fatalf("CI host has no %s", kernel.BTF)
 		}
 		t.Skipf("no kernel BTF: %v", err)
 	}
@@ -77,7 +78,7 @@ func TestKernelListenOffsets(t *testing.T) {
 	// when it has what they serve: a missing netns member would make every
 	// NETNS 0, a missing descriptor-table member would drop re-listens.
 	var major, minor int
-	rel, _ := KernelRelease()
+	rel, _ := kernel.Release()
 	fmt.Sscanf(rel, "%d.%d", &major, &minor)
 	_, netnsErr := os.Stat("/proc/self/ns/net")
 	_, ipv6Err := os.Stat("/proc/net/if_inet6")
@@ -117,7 +118,7 @@ func TestKernelListenOffsets(t *testing.T) {
 		t.Errorf("skc_family at %d, want 16", got)
 	}
 	// inet_sock embeds struct sock first, so inet_sport lies past it.
-	f, _ := os.Open(KernelBTF)
+	f, _ := os.Open(kernel.BTF)
 	defer f.Close()
 	spec, err := btf.LoadSpecFromReader(f)
 	if err != nil {

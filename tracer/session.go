@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/evtrace/evtrace/tracer/kernel"
 )
 
 // ProbeKind is how a program is attached to the kernel.
@@ -151,13 +153,13 @@ func Open(spec Spec) (*Session, error) {
 	if err := checkPerfMemory(spec.PerfPages); err != nil {
 		return nil, fmt.Errorf("perf buffer: %w", err)
 	}
-	if err := checkRoot(); err != nil {
+	if err := kernel.CheckRoot(); err != nil {
 		return nil, err
 	}
 	if err := checkProbes(spec.Probes); err != nil {
 		return nil, err
 	}
-	rel, err := KernelRelease()
+	rel, err := kernel.Release()
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +174,7 @@ func Open(spec Spec) (*Session, error) {
 	s := &Session{spec: spec, headers: headers}
 	if usesKprobes(spec.Probes) {
 		// Best effort: a failure here does not stop this run.
-		s.stale, s.staleErr = removeStaleKprobes("/proc")
+		s.stale, s.staleErr = kernel.RemoveStaleKprobes("/proc")
 	}
 	if spec.TracePipe {
 		if s.pipe, err = openTracePipe(); err != nil {
@@ -186,7 +188,7 @@ func Open(spec Spec) (*Session, error) {
 	}
 	probes := spec.Probes
 	if spec.AutoAttach {
-		prefix := SyscallPrefix(KernelHasSymbol)
+		prefix := SyscallPrefix(kernel.HasSymbol)
 		for _, fn := range s.prog.functionNames() {
 			if p, ok := ProbeForFunction(fn, prefix); ok && !hasProgram(probes, fn) {
 				probes = append(probes, p)
@@ -318,7 +320,7 @@ func checkProbes(probes []Probe) error {
 		switch p.Kind {
 		case Kprobe, Kretprobe:
 			if !kprobesChecked {
-				if err := checkKprobes(); err != nil {
+				if err := kernel.CheckKprobes(); err != nil {
 					return err
 				}
 				kprobesChecked = true
@@ -326,20 +328,20 @@ func checkProbes(probes []Probe) error {
 			// Fail before the (slow) compile when the function does not
 			// exist; a function that exists but cannot be probed is
 			// reported by the attach.
-			if found, err := kernelHasSymbol(p.Target); err == nil && !found {
-				return fmt.Errorf("%s %s: %w (not in /proc/kallsyms)", p.Kind, p.Target, ErrNoFunction)
+			if found, err := kernel.LookupSymbol(p.Target); err == nil && !found {
+				return fmt.Errorf("%s %s: %w (not in /proc/kallsyms)", p.Kind, p.Target, kernel.ErrNoFunction)
 			}
 		case Tracepoint:
-			if err := checkTracepoint(p.Target); err != nil {
+			if err := kernel.CheckTracepoint(p.Target); err != nil {
 				return err
 			}
 		case RawTracepoint:
 		case Fentry, Fexit:
-			if _, err := os.Stat(KernelBTF); err != nil {
-				return fmt.Errorf("%s %s: fentry/fexit need the kernel's BTF (%s)", p.Kind, p.Target, KernelBTF)
+			if _, err := os.Stat(kernel.BTF); err != nil {
+				return fmt.Errorf("%s %s: fentry/fexit need the kernel's BTF (%s)", p.Kind, p.Target, kernel.BTF)
 			}
-			if found, err := kernelHasSymbol(p.Target); err == nil && !found {
-				return fmt.Errorf("%s %s: %w (not in /proc/kallsyms)", p.Kind, p.Target, ErrNoFunction)
+			if found, err := kernel.LookupSymbol(p.Target); err == nil && !found {
+				return fmt.Errorf("%s %s: %w (not in /proc/kallsyms)", p.Kind, p.Target, kernel.ErrNoFunction)
 			}
 		default:
 			return fmt.Errorf("probe %s: unknown kind %v", p.Program, p.Kind)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/evtrace/evtrace/tracer/kernel"
 )
 
 // Attach is how the listen probe attaches to the kernel.
@@ -47,17 +49,17 @@ var listenTracepoints = []string{"syscalls:sys_enter_listen", "syscalls:sys_exit
 
 // DetectFeatures looks at the running kernel.
 func DetectFeatures() Features {
-	f := Features{Kprobes: KprobesSupported(), ListenTracepoints: true}
+	f := Features{Kprobes: kernel.KprobesSupported(), ListenTracepoints: true}
 	for _, tp := range listenTracepoints {
-		if err := checkTracepoint(tp); err != nil {
+		if err := kernel.CheckTracepoint(tp); err != nil {
 			f.ListenTracepoints = false
-			if !errors.Is(err, ErrNoTracepoint) {
+			if !errors.Is(err, kernel.ErrNoTracepoint) {
 				f.TracepointsErr = err
 				break
 			}
 		}
 	}
-	if _, err := os.Stat(KernelBTF); err == nil {
+	if _, err := os.Stat(kernel.BTF); err == nil {
 		f.BTF = true
 	}
 	return f
@@ -78,16 +80,16 @@ func ChooseAttach(req Attach, f Features) (Attach, string, error) {
 			if errors.Is(f.TracepointsErr, os.ErrPermission) {
 				hint = " (run as root, or choose with --attach)"
 			}
-			return "", "", fmt.Errorf("%w, and the listen tracepoints cannot be looked for: %v%s", ErrNoKprobes, f.TracepointsErr, hint)
+			return "", "", fmt.Errorf("%w, and the listen tracepoints cannot be looked for: %v%s", kernel.ErrNoKprobes, f.TracepointsErr, hint)
 		}
-		return "", "", fmt.Errorf("%w, and no listen tracepoints (syscalls:sys_enter_listen, syscalls:sys_exit_listen, sock:inet_sock_set_state): nothing to attach to", ErrNoKprobes)
+		return "", "", fmt.Errorf("%w, and no listen tracepoints (syscalls:sys_enter_listen, syscalls:sys_exit_listen, sock:inet_sock_set_state): nothing to attach to", kernel.ErrNoKprobes)
 	case AttachKprobe, AttachKretprobe:
 		if !f.Kprobes {
 			hint := ""
 			if f.ListenTracepoints {
 				hint = " (try --attach tracepoint)"
 			}
-			return "", "", fmt.Errorf("--attach %s: %w%s", req, ErrNoKprobes, hint)
+			return "", "", fmt.Errorf("--attach %s: %w%s", req, kernel.ErrNoKprobes, hint)
 		}
 		return req, "as asked", nil
 	case AttachFentry:
@@ -96,7 +98,7 @@ func ChooseAttach(req Attach, f Features) (Attach, string, error) {
 		// with EPERM despite BTF), so auto never picks it; asked for, a
 		// refusal is reported by the load.
 		if !f.BTF {
-			return "", "", fmt.Errorf("--attach fentry: this kernel has no BTF (%s), which fentry/fexit need", KernelBTF)
+			return "", "", fmt.Errorf("--attach fentry: this kernel has no BTF (%s), which fentry/fexit need", kernel.BTF)
 		}
 		return req, "as asked", nil
 	case AttachTracepoint:
@@ -104,7 +106,7 @@ func ChooseAttach(req Attach, f Features) (Attach, string, error) {
 			return "", "", fmt.Errorf("--attach tracepoint: cannot look for %v: %w", listenTracepoints, f.TracepointsErr)
 		}
 		if !f.ListenTracepoints {
-			return "", "", fmt.Errorf("--attach tracepoint: %w: this kernel lacks one of %v", ErrNoTracepoint, listenTracepoints)
+			return "", "", fmt.Errorf("--attach tracepoint: %w: this kernel lacks one of %v", kernel.ErrNoTracepoint, listenTracepoints)
 		}
 		return req, "as asked", nil
 	}
@@ -121,7 +123,7 @@ func ChooseOffsets(req OffsetSource, f Features) (OffsetSource, string, error) {
 		return OffsetsHeaders, "no kernel BTF: from the kernel headers", nil
 	case OffsetsBTF:
 		if !f.BTF {
-			return "", "", fmt.Errorf("--offsets btf: this kernel has no BTF (%s)", KernelBTF)
+			return "", "", fmt.Errorf("--offsets btf: this kernel has no BTF (%s)", kernel.BTF)
 		}
 		return req, "from the running kernel's BTF, as asked", nil
 	case OffsetsHeaders:

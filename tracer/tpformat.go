@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/evtrace/evtrace/probes"
+	"github.com/evtrace/evtrace/tracer/kernel"
 )
 
 // tracepointField is one field of a tracepoint's format file.
@@ -149,7 +150,7 @@ func tracepointStructs(probes []Probe) (string, error) {
 		if !ok {
 			return "", fmt.Errorf("tracepoint %q: want CATEGORY:EVENT", p.Target)
 		}
-		dir, err := TraceFS()
+		dir, err := kernel.TraceFS()
 		if err != nil {
 			return "", err
 		}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evtrace/evtrace/tracer/kernel"
 	"golang.org/x/sys/unix"
 )
 
@@ -185,7 +186,7 @@ type tracePipe struct {
 }
 
 func openTracePipe() (*tracePipe, error) {
-	dir, err := TraceFS()
+	dir, err := kernel.TraceFS()
 	if err != nil {
 		return nil, err
 	}

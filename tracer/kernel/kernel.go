@@ -1,4 +1,4 @@
-package tracer
+package kernel
 
 import (
 	"bufio"
@@ -22,8 +22,8 @@ const (
 	kprobePMU    = "/sys/bus/event_source/devices/kprobe"
 )
 
-// checkRoot returns ErrNotRoot unless the effective user is root.
-func checkRoot() error {
+// CheckRoot returns ErrNotRoot unless the effective user is root.
+func CheckRoot() error {
 	if os.Geteuid() != 0 {
 		return ErrNotRoot
 	}
@@ -31,32 +31,46 @@ func checkRoot() error {
 }
 
 // TraceFS returns the directory of the kernel's tracing file system
-// (/sys/kernel/tracing, or /sys/kernel/debug/tracing on older kernels),
-// mounting tracefs or debugfs when neither is there.
+// (/sys/kernel/tracing, or /sys/kernel/debug/tracing on older kernels). It
+// only looks: mounting is MountTracing's job, which the CLI calls first.
 func TraceFS() (string, error) {
-	// libbcc and the kprobe list (/sys/kernel/debug/kprobes) live under
-	// debugfs: mount it too when it is missing, and ignore failure.
-	if _, err := os.Stat(filepath.Join(debugfsDir, "tracing")); err != nil {
-		_ = unix.Mount("nodev", debugfsDir, "debugfs", 0, "")
-	}
 	dir, err := findTraceFS()
 	if err != nil || dir != "" {
 		return dir, err
 	}
-	// Mount what is missing, then look again.
-	mountErr := unix.Mount("nodev", tracefsDir, "tracefs", 0, "")
-	if mountErr != nil {
-		if err := unix.Mount("nodev", debugfsDir, "debugfs", 0, ""); err == nil {
-			mountErr = nil
+	return "", fmt.Errorf("tracefs is not mounted (try: mount -t tracefs nodev %s): no trace_pipe under %s or %s", tracefsDir, tracefsDir, debugTracing)
+}
+
+// MountTracing mounts what evtrace reads that is missing: debugfs (libbcc
+// and the kprobe list live under it) and tracefs, or debugfs alone on
+// kernels whose tracing lives there. It returns what it mounted, for the
+// caller to report; nothing when all was there. A failure to mount debugfs
+// alone is ignored (only libbcc's extras need it); the error says when no
+// tracing file system could be found or mounted. It needs root.
+func MountTracing() (mounted []string, err error) {
+	if _, err := os.Stat(filepath.Join(debugfsDir, "tracing")); err != nil {
+		if unix.Mount("nodev", debugfsDir, "debugfs", 0, "") == nil {
+			mounted = append(mounted, "debugfs on "+debugfsDir)
 		}
 	}
+	dir, err := findTraceFS()
+	if err != nil || dir != "" {
+		return mounted, err
+	}
+	mountErr := unix.Mount("nodev", tracefsDir, "tracefs", 0, "")
+	if mountErr == nil {
+		mounted = append(mounted, "tracefs on "+tracefsDir)
+	} else if err := unix.Mount("nodev", debugfsDir, "debugfs", 0, ""); err == nil {
+		mountErr = nil
+		mounted = append(mounted, "debugfs on "+debugfsDir)
+	}
 	if dir, err := findTraceFS(); err != nil || dir != "" {
-		return dir, err
+		return mounted, err
 	}
 	if mountErr != nil {
-		return "", fmt.Errorf("tracefs is not mounted and mounting it failed: %w (try: mount -t tracefs nodev %s)", mountErr, tracefsDir)
+		return mounted, fmt.Errorf("tracefs is not mounted and mounting it failed: %w (try: mount -t tracefs nodev %s)", mountErr, tracefsDir)
 	}
-	return "", fmt.Errorf("no trace_pipe under %s or %s: is tracing (CONFIG_FTRACE) enabled in this kernel?", tracefsDir, debugTracing)
+	return mounted, fmt.Errorf("no trace_pipe under %s or %s: is tracing (CONFIG_FTRACE) enabled in this kernel?", tracefsDir, debugTracing)
 }
 
 // findTraceFS returns the first tracing directory with a trace_pipe; ""
@@ -90,23 +104,23 @@ func KprobesSupported() bool {
 	return false
 }
 
-// checkKprobes returns ErrNoKprobes, with what was looked at, when the kernel
+// CheckKprobes returns ErrNoKprobes, with what was looked at, when the kernel
 // cannot create kprobes.
-func checkKprobes() error {
+func CheckKprobes() error {
 	if KprobesSupported() {
 		return nil
 	}
 	detail := fmt.Sprintf("no %s and no kprobe_events in tracefs", kprobePMU)
-	if set, ok := kernelConfig("CONFIG_KPROBES"); ok && set != "y" {
+	if set, ok := Config("CONFIG_KPROBES"); ok && set != "y" {
 		detail = "CONFIG_KPROBES is not set in /proc/config.gz"
 	}
 	return fmt.Errorf("%w: %s; kprobe probes cannot run here (tracepoints may)", ErrNoKprobes, detail)
 }
 
-// kernelConfig returns the value of one option of the running kernel's
+// Config returns the value of one option of the running kernel's
 // configuration, from /proc/config.gz or /boot/config-RELEASE. ok is false
 // when no configuration file could be read; an unset option is "".
-func kernelConfig(option string) (value string, ok bool) {
+func Config(option string) (value string, ok bool) {
 	var r io.Reader
 	if f, err := os.Open("/proc/config.gz"); err == nil {
 		defer f.Close()
@@ -116,7 +130,7 @@ func kernelConfig(option string) (value string, ok bool) {
 		}
 		r = gz
 	} else {
-		rel, err := KernelRelease()
+		rel, err := Release()
 		if err != nil {
 			return "", false
 		}
@@ -137,8 +151,8 @@ func kernelConfig(option string) (value string, ok bool) {
 	return "", sc.Err() == nil
 }
 
-// KernelRelease returns the running kernel's release, as uname -r prints it.
-func KernelRelease() (string, error) {
+// Release returns the running kernel's release, as uname -r prints it.
+func Release() (string, error) {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
 		return "", fmt.Errorf("uname: %w", err)
@@ -146,9 +160,9 @@ func KernelRelease() (string, error) {
 	return unix.ByteSliceToString(u.Release[:]), nil
 }
 
-// checkTracepoint returns ErrNoTracepoint when category:event is not in the
+// CheckTracepoint returns ErrNoTracepoint when category:event is not in the
 // tracing file system.
-func checkTracepoint(name string) error {
+func CheckTracepoint(name string) error {
 	category, event, ok := strings.Cut(name, ":")
 	if !ok || category == "" || event == "" {
 		return fmt.Errorf("tracepoint %q: want CATEGORY:EVENT", name)
@@ -166,16 +180,16 @@ func checkTracepoint(name string) error {
 	return nil
 }
 
-// KernelHasSymbol reports whether /proc/kallsyms lists a function with this
+// HasSymbol reports whether /proc/kallsyms lists a function with this
 // exact name; false when it cannot be read.
-func KernelHasSymbol(name string) bool {
-	ok, _ := kernelHasSymbol(name)
+func HasSymbol(name string) bool {
+	ok, _ := LookupSymbol(name)
 	return ok
 }
 
-// kernelHasSymbol reports whether /proc/kallsyms lists a text symbol with
+// LookupSymbol reports whether /proc/kallsyms lists a text symbol with
 // this exact name.
-func kernelHasSymbol(name string) (bool, error) {
+func LookupSymbol(name string) (bool, error) {
 	f, err := os.Open("/proc/kallsyms")
 	if err != nil {
 		return false, err
@@ -202,11 +216,11 @@ func kernelHasSymbol(name string) (bool, error) {
 // Kernels list a kretprobe with its maxactive: "r10:kprobes/...".
 var staleKprobeRe = regexp.MustCompile(`^[pr][0-9]*:(\S+/\S+_(?:bcc|gobpf)_(\d+))\s`)
 
-// removeStaleKprobes deletes kprobe events left in kprobe_events by bcc or
+// RemoveStaleKprobes deletes kprobe events left in kprobe_events by bcc or
 // gobpf/elf processes that no longer exist (killed with SIGKILL before they could
 // detach) and returns their names. Probes of live processes are untouched.
 // Kernels with the kprobe PMU have none: their kprobes die with the process.
-func removeStaleKprobes(procDir string) ([]string, error) {
+func RemoveStaleKprobes(procDir string) ([]string, error) {
 	dir, err := TraceFS()
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package tracer
+package kernel
 
 import (
 	"fmt"
@@ -26,6 +26,3 @@ func NewWallClock() (WallClock, error) {
 
 // Wall converts a bpf_ktime_get_ns or trace_pipe timestamp.
 func (w WallClock) Wall(mono time.Duration) time.Time { return w.boot.Add(mono) }
-
-// WallTime converts a kernel timestamp with the tracer's clock.
-func (t *ListenTracer) WallTime(mono time.Duration) time.Time { return t.clock.Wall(mono) }
