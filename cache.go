@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/evtrace/evtrace/tracer"
+	"github.com/evtrace/evtrace/tracer/trust"
 	"github.com/urfave/cli/v2"
 )
 
@@ -110,7 +111,7 @@ func cacheCommand() *cli.Command {
 				Action: func(c *cli.Context) error {
 					cache := tracer.Cache{Dir: c.String("cache-dir")}
 					res, err := cache.Clear()
-					if errors.Is(err, tracer.ErrUntrusted) {
+					if errors.Is(err, trust.ErrUntrusted) {
 						return err
 					}
 					msg := fmt.Sprintf("evtrace: removed %d objects from %s", res.Objects, cache.Dir)

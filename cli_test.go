@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/evtrace/evtrace/tracer/kernel"
+	"github.com/evtrace/evtrace/tracer/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -185,13 +186,13 @@ func brokenPipe(t *testing.T, poke func(), args ...string) {
 // TestListenBrokenPipe: evtrace listen | head -1 stops at the next event,
 // detached, with the summary, exit 0 (it was killed by SIGPIPE, 141).
 func TestListenBrokenPipe(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	brokenPipe(t, func() { listenOnce(t) }, "listen", "--backend", "bcc")
 }
 
 // TestRunBrokenPipe: the same for evtrace run.
 func TestRunBrokenPipe(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	probe := writeProbe(t, `
 struct ev { u32 pid; };
 BPF_PERF_OUTPUT(evs);
@@ -210,7 +211,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
 // captured then) must still show the notice that the run ends once the
 // probe is loaded, then the summary, exit 0.
 func TestSignalDuringCompile(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	// Headers make the compile last long enough to be caught in it.
 	probe := writeProbe(t, `
 #include <linux/sched.h>
@@ -293,7 +294,7 @@ func holdTracePipe(t *testing.T) (*os.File, string) {
 // TestTracePipeBusy: with the trace pipe held by this test, listen --mode
 // debug fails at once with one line naming this process.
 func TestTracePipeBusy(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	_, path := holdTracePipe(t)
 	comm, err := os.ReadFile("/proc/self/comm")
 	if err != nil {

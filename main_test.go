@@ -16,6 +16,7 @@ import (
 
 	"github.com/evtrace/evtrace/tracer"
 	"github.com/evtrace/evtrace/tracer/kernel"
+	"github.com/evtrace/evtrace/tracer/testenv"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -99,7 +100,7 @@ func TestHelpShowsExamples(t *testing.T) {
 // TestNoKprobes runs on kernels without kprobes (such as our CI host): asked
 // for a kprobe, the error says so plainly, in one line.
 func TestNoKprobes(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	if kernel.KprobesSupported() {
 		t.Skip("this kernel has kprobes")
 	}
@@ -212,7 +213,7 @@ func TestEBPFWithoutRoot(t *testing.T) {
 // more than five arguments: bpf_trace_printk with four values, which the
 // tutorial's step 4 shows with -D FOUR_ARGS. The user still sees why.
 func TestCompilerEndsProcess(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	code, _, stderr := runAs(t, false, "tutorial", "netns", "-D", "FOUR_ARGS")
 	if code != 1 || !strings.HasPrefix(stderr, "evtrace: libbcc ended the process while compiling") ||
 		!strings.Contains(stderr, "too many args") || !strings.Contains(stderr, "cannot use more than 3 conversion specifiers") {
@@ -225,24 +226,13 @@ func TestCompilerEndsProcess(t *testing.T) {
 // cache. t.TempDir, under /tmp, is refused.
 func rootTempDir(t *testing.T) string {
 	t.Helper()
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	dir, err := os.MkdirTemp("/run", "evtrace-test-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
-}
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("needs root")
-	}
-	t.Skip("needs root")
 }
 
 func TestCacheCommands(t *testing.T) {
@@ -262,7 +252,7 @@ func TestCacheCommands(t *testing.T) {
 // directory in one line (naming it and the fix) and loads nothing; cache
 // ls and clear refuse it too and remove nothing.
 func TestSharedCacheDirectoryRefused(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	bin := evtraceBinary(t)
 	for _, mode := range []string{"0777", "1777"} {
 		t.Run(mode, func(t *testing.T) {
@@ -365,7 +355,7 @@ func processesMentioning(s string) []int {
 // (no orphaned clang), its files are in the cache's own area (not /tmp),
 // and the next run removes what the dead one left.
 func TestKilledCompileLeavesNothing(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	bin := evtraceBinary(t)
 	cache := filepath.Join(rootTempDir(t), "objects")
 	cmd := exec.Command(bin, "compile", "listen", "--cache-dir", cache)

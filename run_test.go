@@ -15,7 +15,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
-	"github.com/evtrace/evtrace/tracer/kernel"
+	"github.com/evtrace/evtrace/tracer/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -93,23 +93,6 @@ func TestTutorialCLI(t *testing.T) {
 	}
 }
 
-// requireBPF skips (fails in CI) where BPF programs cannot be loaded.
-func requireBPF(t *testing.T) {
-	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "needs root"
-	} else if _, err := kernel.TraceFS(); err != nil {
-		why = err.Error()
-	}
-	if why != "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(why)
-		}
-		t.Skip(why)
-	}
-}
-
 // runWhileCalling runs the CLI with args while one thread of this process
 // calls getppid every 20 ms, and returns what it printed and that thread's id.
 func runWhileCalling(t *testing.T, args ...string) (code int, stdout, stderr string, tid int) {
@@ -160,7 +143,7 @@ func writeProbe(t *testing.T, src string) string {
 }
 
 func TestRunTracePipe(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	probe := writeProbe(t, `
 TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
 {
@@ -185,7 +168,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
 // records no struct for it), and checks every decoded value. The define
 // with a comma must reach the compiler whole.
 func TestRunDecodesEveryTable(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	probe := writeProbe(t, `
 struct mixed {
 	u8 small;
@@ -245,7 +228,7 @@ int tracepoint__syscalls__sys_enter_getppid(struct tracepoint__syscalls__sys_ent
 }
 
 func TestRunCompileError(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	probe := writeProbe(t, "TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { return missing_thing; }\n")
 	code, _, stderr := runCLI("run", probe)
 	if code != 1 || !strings.HasPrefix(stderr, "evtrace: compile probe.c: ") ||
@@ -259,7 +242,7 @@ func TestRunCompileError(t *testing.T) {
 // them from the struct's declaration in the file, and decodes what the
 // kernel sent, not what a naturally aligned struct would hold.
 func TestRunPackedAndBitfields(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	probe := writeProbe(t, `
 struct packed_ev { u8 a; u32 b; u8 c[3]; } __attribute__((packed));
 struct bits_ev {
@@ -307,7 +290,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
 // certain is one line naming the table, the struct and the member, and
 // exit 1, before anything is printed.
 func TestRunRefusesWhatItCannotLayOut(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	for _, tt := range []struct{ decl, init, want string }{
 		{"struct ev { u8 a:BITS; u8 b; };", "{.a = 1, .b = 2}", "evtrace: perf table evs: struct ev: field a: bitfield width \"BITS\" is not a number"},
 		{"struct ev { struct { u32 p; } in; u8 r; };", "{.r = 2}", "evtrace: perf table evs: struct ev: field in: type \"struct (unnamed struct at"},
@@ -345,7 +328,7 @@ func rawControl(out string) bool {
 // invalid UTF-8 through the real tracer: the text has no raw control byte
 // and one line per event, and JSON gives the exact bytes back.
 func TestRunForgedComm(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	probe := writeProbe(t, `
 struct ev { u32 tid; char comm[16]; };
 BPF_PERF_OUTPUT(evs);
@@ -397,7 +380,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
 // this name: the kernel writes trace lines as they are, and an LF would
 // cut one in two before evtrace reads it.
 func TestRunForgedCommTrace(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	const comm = "\x1b]0;X\x07\x1b[2J\r\xff\xfe"
 	probe := writeProbe(t, `
 TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
@@ -442,7 +425,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
 // keeps its results in maps. evtrace says so, prints no header for lines
 // that cannot come, runs attached for --duration, and says it detached.
 func TestRunNoOutput(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	probe := writeProbe(t, `
 BPF_HASH(counts, u32, u64);
 BPF_ARRAY(totals, u64, 1);
@@ -477,7 +460,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
 // TestRunNothingToAttach: a program without a function that bcc's
 // conventions attach gets one line naming all six conventions.
 func TestRunNothingToAttach(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	probe := writeProbe(t, "int helper(void *ctx) { return 0; }\n")
 	code, _, stderr := runCLI("run", probe)
 	want := "evtrace: probe.c: nothing to attach: name a function kprobe__FUNC, kretprobe__FUNC, " +

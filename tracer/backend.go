@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evtrace/evtrace/tracer/headers"
 	"github.com/evtrace/evtrace/tracer/kernel"
+	"github.com/evtrace/evtrace/tracer/trust"
 )
 
 // Backend is how a program is compiled and loaded.
@@ -76,7 +78,7 @@ type elfBuild struct {
 
 // prepareELF makes the ELF variant of spec's text (EVTRACE_ELF, and the
 // tracepoint argument structs that bcc would have generated) and its key.
-func prepareELF(spec Spec, headers Headers, rel string) (*elfBuild, error) {
+func prepareELF(spec Spec, tree headers.Tree, rel string) (*elfBuild, error) {
 	if !spec.Dialect {
 		return nil, fmt.Errorf("%s is written for bcc only; the ELF backend needs a probe in evtrace's dialect (probes/README.md)", spec.Name)
 	}
@@ -90,7 +92,7 @@ func prepareELF(spec Spec, headers Headers, rel string) (*elfBuild, error) {
 	if err != nil {
 		return nil, err
 	}
-	roots, err := headerRoots(headers, rel)
+	roots, err := headers.Roots(tree, rel)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +107,7 @@ func prepareELF(spec Spec, headers Headers, rel string) (*elfBuild, error) {
 		CFlags:   elfCFlags(spec.CFlags),
 		Compiler: tools.identity(),
 		Kernel:   kernelIdentity(),
-		Headers:  headersIdentity(roots),
+		Headers:  headers.Identity(roots),
 	}
 	return b, nil
 }
@@ -150,7 +152,7 @@ func (b *elfBuild) object(ctx context.Context, cache Cache) (obj []byte, status 
 // otherwise it compiles with bcc as always, and returns fill, which
 // compiles the object into the cache for the next run (Open runs it in the
 // background once the probes are attached).
-func openProgram(spec Spec, headers Headers, rel string) (prog program, report BackendReport, fill func(context.Context) error, err error) {
+func openProgram(spec Spec, tree headers.Tree, rel string) (prog program, report BackendReport, fill func(context.Context) error, err error) {
 	backend := spec.Backend
 	if backend == "" {
 		backend = BackendAuto
@@ -168,7 +170,7 @@ func openProgram(spec Spec, headers Headers, rel string) (prog program, report B
 	}
 	switch backend {
 	case BackendELF:
-		b, err := prepareELF(spec, headers, rel)
+		b, err := prepareELF(spec, tree, rel)
 		if err != nil {
 			return nil, report, nil, fmt.Errorf("--backend elf: %w", err)
 		}
@@ -178,13 +180,13 @@ func openProgram(spec Spec, headers Headers, rel string) (prog program, report B
 		}
 		return prog, report, nil, nil
 	case BackendAuto:
-		b, perr := prepareELF(spec, headers, rel)
+		b, perr := prepareELF(spec, tree, rel)
 		if perr != nil {
 			why = "auto: not elf: " + firstLine(perr.Error())
 			break
 		}
 		obj, _, gerr := cache.Get(b.inputs.Key())
-		if errors.Is(gerr, ErrUntrusted) {
+		if errors.Is(gerr, trust.ErrUntrusted) {
 			return nil, report, nil, gerr
 		}
 		if gerr == nil {
@@ -252,11 +254,11 @@ func Compile(spec Spec) (CompileResult, error) {
 	if err != nil {
 		return CompileResult{}, err
 	}
-	headers, err := findSpecHeaders(spec, rel)
+	tree, err := findSpecHeaders(spec, rel)
 	if err != nil {
 		return CompileResult{}, err
 	}
-	b, err := prepareELF(spec, headers, rel)
+	b, err := prepareELF(spec, tree, rel)
 	if err != nil {
 		return CompileResult{}, err
 	}

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/evtrace/evtrace/tracer/trust"
 	"golang.org/x/sys/unix"
 )
 
@@ -75,17 +76,17 @@ type Cache struct {
 }
 
 // cacheCheck is how a cache directory is checked.
-func (c Cache) cacheCheck() dirCheck {
-	return dirCheck{use: "object cache", fix: fmt.Sprintf("chmod go-w %s, or name another --cache-dir", c.Dir)}
+func (c Cache) cacheCheck() trust.Dir {
+	return trust.Dir{Use: "object cache", Fix: fmt.Sprintf("chmod go-w %s, or name another --cache-dir", c.Dir)}
 }
 
 // dir returns the checked cache directory; a missing one is reported
 // with an error wrapping os.ErrNotExist.
-func (c Cache) dir() (string, error) { return c.cacheCheck().check(c.Dir) }
+func (c Cache) dir() (string, error) { return c.cacheCheck().Check(c.Dir) }
 
 // ensureDir returns the checked cache directory, made (mode 0700) if it
 // is missing.
-func (c Cache) ensureDir() (string, error) { return c.cacheCheck().ensure(c.Dir, 0o700) }
+func (c Cache) ensureDir() (string, error) { return c.cacheCheck().Ensure(c.Dir, 0o700) }
 
 // Check verifies that the cache directory is safe to use, if it exists.
 func (c Cache) Check() error {
@@ -112,7 +113,7 @@ const (
 // object that is missing, truncated, altered or not a BPF ELF file is
 // removed and reported as a miss with the reason, never returned. A cache
 // directory or file another user could have written is an error
-// (ErrUntrusted), not a miss.
+// (trust.ErrUntrusted), not a miss.
 func (c Cache) Get(key string) ([]byte, CacheEntry, error) {
 	if !keyRe.MatchString(key) {
 		return nil, CacheEntry{}, fmt.Errorf("cache: bad key %q", key)
@@ -125,7 +126,7 @@ func (c Cache) Get(key string) ([]byte, CacheEntry, error) {
 		return nil, CacheEntry{}, err
 	}
 	objPath, metaPath := filepath.Join(dir, key+".o"), filepath.Join(dir, key+".json")
-	metaText, err := readTrusted(metaPath, maxEntrySize)
+	metaText, err := trust.ReadFile(metaPath, maxEntrySize)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, CacheEntry{}, ErrCacheMiss
 	}
@@ -141,8 +142,8 @@ func (c Cache) Get(key string) ([]byte, CacheEntry, error) {
 	if err := json.Unmarshal(metaText, &e); err != nil || e.Key != key {
 		return bad("unreadable")
 	}
-	obj, err := readTrusted(objPath, maxObjectSize)
-	if errors.Is(err, ErrUntrusted) {
+	obj, err := trust.ReadFile(objPath, maxObjectSize)
+	if errors.Is(err, trust.ErrUntrusted) {
 		return nil, CacheEntry{}, fmt.Errorf("cache: %w", err)
 	}
 	if err != nil {
@@ -271,7 +272,7 @@ func (c Cache) removeDead(dir string) int {
 		}
 		path := filepath.Join(dir, name)
 		fi, err := os.Lstat(path)
-		if err != nil || !trustedOwner(fi.Sys().(*syscall.Stat_t).Uid) {
+		if err != nil || !trust.TrustedOwner(fi.Sys().(*syscall.Stat_t).Uid) {
 			continue
 		}
 		if os.RemoveAll(path) == nil {
@@ -308,7 +309,7 @@ func (c Cache) List() ([]CacheEntry, error) {
 			continue
 		}
 		e := CacheEntry{Key: key}
-		if b, err := readTrusted(filepath.Join(dir, f.Name()), maxEntrySize); err == nil {
+		if b, err := trust.ReadFile(filepath.Join(dir, f.Name()), maxEntrySize); err == nil {
 			json.Unmarshal(b, &e)
 		}
 		entries = append(entries, e)
@@ -379,7 +380,7 @@ func (c Cache) Clear() (ClearResult, error) {
 // trusted description naming key, and an object that is a trusted
 // regular file, or none (an entry whose object was lost).
 func ownEntry(key, objPath, metaPath string) bool {
-	b, err := readTrusted(metaPath, maxEntrySize)
+	b, err := trust.ReadFile(metaPath, maxEntrySize)
 	if err != nil {
 		return false
 	}
@@ -387,7 +388,7 @@ func ownEntry(key, objPath, metaPath string) bool {
 	if json.Unmarshal(b, &e) != nil || e.Key != key {
 		return false
 	}
-	f, _, err := openTrusted(objPath)
+	f, _, err := trust.Open(objPath)
 	if errors.Is(err, os.ErrNotExist) {
 		return true
 	}

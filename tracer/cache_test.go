@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evtrace/evtrace/tracer/testenv"
 )
 
 func TestCacheKeyChangesWithEveryInput(t *testing.T) {
@@ -60,7 +62,7 @@ func testObject(t *testing.T) []byte {
 }
 
 func TestCacheGetPut(t *testing.T) {
-	c := Cache{Dir: filepath.Join(trustedTempDir(t), "objects")}
+	c := Cache{Dir: filepath.Join(testenv.TrustedTempDir(t), "objects")}
 	obj := testObject(t)
 	if err := checkBPFObject(obj); err != nil {
 		t.Fatalf("test object: %v", err)
@@ -101,7 +103,7 @@ func TestCacheRejectsDamagedObjects(t *testing.T) {
 		"entry garbled":  func(_, m string) error { return os.WriteFile(m, []byte("{"), 0o644) },
 	} {
 		t.Run(name, func(t *testing.T) {
-			c := Cache{Dir: trustedTempDir(t)}
+			c := Cache{Dir: testenv.TrustedTempDir(t)}
 			key := CacheInputs{Source: name}.Key()
 			if err := c.Put(obj, CacheEntry{Key: key}); err != nil {
 				t.Fatal(err)
@@ -127,7 +129,7 @@ func TestCacheRejectsDamagedObjects(t *testing.T) {
 }
 
 func TestCacheRejectsNonBPFObjects(t *testing.T) {
-	c := Cache{Dir: trustedTempDir(t)}
+	c := Cache{Dir: testenv.TrustedTempDir(t)}
 	self, err := os.ReadFile("/proc/self/exe")
 	if err != nil {
 		t.Fatal(err)

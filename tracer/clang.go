@@ -2,8 +2,6 @@ package tracer
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +11,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/evtrace/evtrace/tracer/headers"
+	"github.com/evtrace/evtrace/tracer/trust"
 )
 
 // The ELF backend's compiler: clang parses the probe against the kernel's
@@ -56,45 +57,6 @@ func (t clangTools) identity() string {
 		parts = append(parts, desc)
 	}
 	return strings.Join(parts, "; ")
-}
-
-// headerRoots returns the directories of a headers tree that the compiler
-// includes from: the tree evtrace named to libbcc, or the build and source
-// directories of /lib/modules/RELEASE (Debian splits a tree in two).
-func headerRoots(h Headers, release string) ([]string, error) {
-	if h.Dir != "" {
-		return []string{h.Dir}, nil
-	}
-	var roots []string
-	for _, link := range []string{"build", "source"} {
-		dir, err := filepath.EvalSymlinks(filepath.Join("/lib/modules", release, link))
-		if err != nil || !isDir(filepath.Join(dir, "include")) {
-			continue
-		}
-		if len(roots) == 0 || roots[0] != dir {
-			roots = append(roots, dir)
-		}
-	}
-	if len(roots) == 0 {
-		return nil, fmt.Errorf("%w: the ELF backend needs a headers tree on disk (%s)", ErrNoHeaders, h.Desc)
-	}
-	return roots, nil
-}
-
-// headersIdentity names a headers tree by its paths and the files that
-// say which kernel and configuration it is for.
-func headersIdentity(roots []string) string {
-	h := sha256.New()
-	for _, r := range roots {
-		fmt.Fprintf(h, "root %s\n", r)
-		for _, f := range []string{"include/generated/utsrelease.h", "include/generated/autoconf.h", "include/config/kernel.release", "arch/x86/include/generated/asm/unistd_64_x32.h"} {
-			if b, err := os.ReadFile(filepath.Join(r, f)); err == nil {
-				sum := sha256.Sum256(b)
-				fmt.Fprintf(h, "%s %x\n", f, sum)
-			}
-		}
-	}
-	return strings.Join(roots, ":") + " " + hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // kernelIdentity is the running kernel's release and build string.
@@ -145,7 +107,7 @@ func compileELF(ctx context.Context, tools clangTools, dir, name, text string, c
 		}
 	}
 	if kconfig == "" {
-		return nil, 0, fmt.Errorf("compile %s: %w: no include/linux/kconfig.h in %s", name, ErrNoHeaders, strings.Join(roots, ", "))
+		return nil, 0, fmt.Errorf("compile %s: %w: no include/linux/kconfig.h in %s", name, headers.ErrNoHeaders, strings.Join(roots, ", "))
 	}
 	bc := filepath.Join(dir, "probe.bc")
 	obj := filepath.Join(dir, "probe.o")
@@ -156,7 +118,7 @@ func compileELF(ctx context.Context, tools clangTools, dir, name, text string, c
 	if out, err := runToolCombined(ctx, tools.llc, "-march=bpf", "-filetype=obj", bc, "-o", obj); err != nil {
 		return nil, 0, &CompileError{Name: name, Log: "llc: " + strings.TrimSpace(string(out))}
 	}
-	b, err := readTrusted(obj, maxObjectSize)
+	b, err := trust.ReadFile(obj, maxObjectSize)
 	if err != nil {
 		return nil, 0, fmt.Errorf("compile %s: %w", name, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/evtrace/evtrace/tracer/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,7 +21,7 @@ import (
 // neither add nor forge events: each listen() is one event with its true
 // name and thread, and the other lines are counted as foreign.
 func TestListenDebugKnowsItsOwnLines(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	const forged = 5
 	impostor, err := Open(Spec{
 		Name: "impostor.c",

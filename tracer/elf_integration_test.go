@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/evtrace/evtrace/tracer/kernel"
+	"github.com/evtrace/evtrace/tracer/testenv"
 )
 
-// requireELF is requireBPF plus the ELF backend's compiler.
+// requireELF is testenv.RequireBPF plus the ELF backend's compiler.
 func requireELF(t *testing.T) {
 	t.Helper()
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	if _, err := findClang(); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("ELF backend test cannot run in CI: %v", err)
@@ -73,7 +74,7 @@ func collectListens(t *testing.T, tracers []*ListenTracer, want []int32, trigger
 
 func TestListenELFMatchesBCC(t *testing.T) {
 	requireELF(t)
-	cache := trustedTempDir(t)
+	cache := testenv.TrustedTempDir(t)
 	var tracers []*ListenTracer
 	for _, b := range []Backend{BackendBCC, BackendELF} {
 		tr, err := OpenListen(hostListenConfig(t, b, cache))
@@ -113,7 +114,7 @@ func TestListenELFMatchesBCC(t *testing.T) {
 
 func TestELFCacheRebuildsDamagedObject(t *testing.T) {
 	requireELF(t)
-	dir := trustedTempDir(t)
+	dir := testenv.TrustedTempDir(t)
 	cfg := hostListenConfig(t, BackendELF, dir)
 	open := func() *ListenTracer {
 		tr, err := OpenListen(cfg)
@@ -152,7 +153,7 @@ func TestELFCacheRebuildsDamagedObject(t *testing.T) {
 
 func TestAutoBackendFillsTheCache(t *testing.T) {
 	requireELF(t)
-	dir := trustedTempDir(t)
+	dir := testenv.TrustedTempDir(t)
 	cfg := hostListenConfig(t, BackendAuto, dir)
 	first, err := OpenListen(cfg)
 	if err != nil {
@@ -183,7 +184,7 @@ func TestELFCompileErrorShowsClang(t *testing.T) {
 		Probes:     []Probe{{Kind: Tracepoint, Target: "syscalls:sys_enter_getppid", Program: "tracepoint__syscalls__sys_enter_getppid"}},
 		Dialect:    true,
 		Backend:    BackendELF,
-		CacheDir:   trustedTempDir(t),
+		CacheDir:   testenv.TrustedTempDir(t),
 		AnyHeaders: true,
 	})
 	var ce *CompileError

@@ -1,14 +1,10 @@
 package tracer
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 )
-
-// ErrNoHeaders: no kernel headers tree was found for bcc to compile against.
-var ErrNoHeaders = errors.New("kernel headers not found")
 
 // CompileError is returned when libbcc cannot compile a probe. Log holds the
 // compiler's own diagnostics, as clang printed them.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evtrace/evtrace/tracer/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -113,7 +114,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getpgid)
 }
 
 func TestPerfCountsAreExact(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	for _, r := range exactPerfCases {
 		t.Run(r.name, func(t *testing.T) {
 			for run := 1; run <= exactRuns; run++ {
@@ -160,7 +161,7 @@ func countWhile(t *testing.T, s interface {
 }
 
 func TestListenCountsAreExact(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	for _, r := range exactListenCases {
 		t.Run(r.name, func(t *testing.T) {
 			for run := 1; run <= exactRuns; run++ {
@@ -239,7 +240,7 @@ func TestListenCountsAreExact(t *testing.T) {
 // Close while Run reads: Run ends, everything it read is handed over, and
 // nothing is unmapped under it (run with -race).
 func TestCloseDuringRun(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	for i := 0; i < 5; i++ {
 		s := openMarked(t, 0)
 		stop := make(chan struct{})

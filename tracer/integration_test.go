@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/evtrace/evtrace/tracer/kernel"
+	"github.com/evtrace/evtrace/tracer/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,30 +22,6 @@ import (
 // the programs attach to syscall tracepoints, so they run on kernels without
 // kprobes too. Outside CI they skip, saying why, when the machine cannot run
 // them; with CI=true they fail instead.
-
-func requireBPF(t *testing.T) {
-	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "needs root"
-	} else if _, err := kernel.TraceFS(); err != nil {
-		why = "needs tracefs: " + err.Error()
-	}
-	if why == "" {
-		rel, _ := kernel.Release()
-		if _, err := FindHeaders(HeaderSearch{Env: os.Getenv("BCC_KERNEL_SOURCE"), Release: rel}); err != nil {
-			if _, err := OtherReleaseHeaders("/lib/modules", rel, DefaultHeadersCache); err != nil {
-				why = "needs kernel headers (apt-get install linux-headers-amd64): " + err.Error()
-			}
-		}
-	}
-	if why != "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("BPF integration test cannot run in CI: %s", why)
-		}
-		t.Skip(why)
-	}
-}
 
 // listenOnThread makes a TCP listener on 127.0.0.1 with the given backlog
 // from a locked OS thread and returns that thread's id and the port.
@@ -112,7 +89,7 @@ func runUntil(t *testing.T, s *Session, timeout time.Duration, trigger func(), h
 }
 
 func TestTracepointPerf(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	s, err := Open(Spec{
 		Name:       "listen_tp.c",
 		Source:     tracepointPerfProgram,
@@ -157,7 +134,7 @@ func TestTracepointPerf(t *testing.T) {
 }
 
 func TestTracepointDebug(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	s, err := Open(Spec{
 		Name: "listen_tp_debug.c",
 		Source: `
@@ -200,7 +177,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_listen)
 }
 
 func TestCompileErrorCarriesCompilerMessage(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	_, err := Open(Spec{
 		Name:       "broken.c",
 		Source:     "TRACEPOINT_PROBE(syscalls, sys_enter_listen) { return undeclared_thing; }",
@@ -217,7 +194,7 @@ func TestCompileErrorCarriesCompilerMessage(t *testing.T) {
 }
 
 func TestUnknownTracepoint(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	_, err := Open(Spec{
 		Name:       "x.c",
 		Source:     "int f(void *ctx) { return 0; }",
@@ -230,7 +207,7 @@ func TestUnknownTracepoint(t *testing.T) {
 }
 
 func TestListenWithoutKprobes(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	if kernel.KprobesSupported() {
 		t.Skip("this kernel has kprobes; the VM tests cover evtrace listen")
 	}
@@ -245,7 +222,7 @@ func TestListenWithoutKprobes(t *testing.T) {
 // reports a listener (port and result at return) or fails with one clear
 // line (this project's CI host has BTF and refuses them with EPERM).
 func TestListenFentry(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	if _, err := os.Stat(kernel.BTF); err != nil {
 		t.Skipf("fentry needs BTF: %v", err)
 	}
@@ -288,7 +265,7 @@ func commOf(t *testing.T, pid int) string {
 // TestSessionReleasesEverything opens and closes a perf session twice and
 // checks that file descriptors and goroutines return to where they were.
 func TestSessionReleasesEverything(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	open := func() {
 		s, err := Open(Spec{
 			Name:       "listen_tp.c",
@@ -336,7 +313,7 @@ func countFDs(t *testing.T) int {
 // TestLostEventsAreCounted overflows a one-page perf ring and the trace
 // buffer before reading them, and checks that the losses are reported.
 func TestLostEventsAreCounted(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	const calls = 20000
 	for _, tc := range []struct {
 		name string

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/evtrace/evtrace/probes"
+	"github.com/evtrace/evtrace/tracer/headers"
 	"github.com/evtrace/evtrace/tracer/kernel"
 )
 
@@ -324,8 +325,8 @@ func (t *ListenTracer) Plan() ListenPlan { return t.plan }
 // Backend says how the probe was compiled and loaded.
 func (t *ListenTracer) Backend() BackendReport { return t.session.Backend() }
 
-// Headers says which kernel headers the probe was compiled against.
-func (t *ListenTracer) Headers() Headers { return t.session.Headers() }
+// headers.Tree says which kernel headers the probe was compiled against.
+func (t *ListenTracer) Headers() headers.Tree { return t.session.Headers() }
 
 // StaleKprobesRemoved: see Session.StaleKprobesRemoved.
 func (t *ListenTracer) StaleKprobesRemoved() ([]string, error) {

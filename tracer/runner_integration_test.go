@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evtrace/evtrace/tracer/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,7 +48,7 @@ static int helper_not_a_probe(void) { return 0; }
 `
 
 func TestRunnerDecodesUserStruct(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	s, err := Open(Spec{
 		Name:       "mixed.c",
 		Source:     mixedProgram,

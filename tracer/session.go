@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/evtrace/evtrace/tracer/headers"
 	"github.com/evtrace/evtrace/tracer/kernel"
 )
 
@@ -118,7 +119,7 @@ type Handler struct {
 // Session is a compiled program, attached to the kernel.
 type Session struct {
 	spec    Spec
-	headers Headers
+	headers headers.Tree
 	prog    program
 	backend BackendReport
 	readers []*perfReader
@@ -163,15 +164,15 @@ func Open(spec Spec) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	headers, err := findSpecHeaders(spec, rel)
+	tree, err := findSpecHeaders(spec, rel)
 	if err != nil {
 		return nil, err
 	}
-	if headers.Dir != "" {
+	if tree.Dir != "" {
 		// libbcc reads the tree's location from its environment.
-		os.Setenv("BCC_KERNEL_SOURCE", headers.Dir)
+		os.Setenv("BCC_KERNEL_SOURCE", tree.Dir)
 	}
-	s := &Session{spec: spec, headers: headers}
+	s := &Session{spec: spec, headers: tree}
 	if usesKprobes(spec.Probes) {
 		// Best effort: a failure here does not stop this run.
 		s.stale, s.staleErr = kernel.RemoveStaleKprobes("/proc")
@@ -182,7 +183,7 @@ func Open(spec Spec) (*Session, error) {
 		}
 	}
 	var fill func(context.Context) error
-	if s.prog, s.backend, fill, err = openProgram(spec, headers, rel); err != nil {
+	if s.prog, s.backend, fill, err = openProgram(spec, tree, rel); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -241,21 +242,21 @@ func Open(spec Spec) (*Session, error) {
 
 // findSpecHeaders finds the headers tree for spec: the running kernel's,
 // or another release's when spec.AnyHeaders allows it.
-func findSpecHeaders(spec Spec, rel string) (Headers, error) {
-	search := HeaderSearch{
+func findSpecHeaders(spec Spec, rel string) (headers.Tree, error) {
+	search := headers.Search{
 		Explicit: spec.KernelSource,
 		Env:      os.Getenv("BCC_KERNEL_SOURCE"),
 		Release:  rel,
 	}
-	headers, err := FindHeaders(search)
-	if errors.Is(err, ErrNoHeaders) && spec.AnyHeaders && search.Explicit == "" && search.Env == "" {
-		other, oerr := OtherReleaseHeaders("/lib/modules", rel, DefaultHeadersCache)
+	tree, err := headers.Find(search)
+	if errors.Is(err, headers.ErrNoHeaders) && spec.AnyHeaders && search.Explicit == "" && search.Env == "" {
+		other, oerr := headers.OtherRelease("/lib/modules", rel, headers.DefaultCache)
 		if oerr == nil {
 			return other, nil
 		}
 		err = fmt.Errorf("%w; nor other usable headers: %v", err, oerr)
 	}
-	return headers, err
+	return tree, err
 }
 
 // Backend says which backend compiled and loaded the program, and why.
@@ -273,7 +274,7 @@ func (s *Session) WaitCacheFill() error {
 }
 
 // Headers says which kernel headers the program was compiled against.
-func (s *Session) Headers() Headers { return s.headers }
+func (s *Session) Headers() headers.Tree { return s.headers }
 
 // StaleKprobesRemoved names the kprobe events of dead bcc processes that
 // Open removed from kprobe_events.

@@ -3,70 +3,19 @@ package tracer
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/evtrace/evtrace/tracer/testenv"
+	"github.com/evtrace/evtrace/tracer/trust"
 )
-
-// trustedTempDir returns a new directory that passes evtrace's ownership
-// checks (t.TempDir is under /tmp, which any user can write, so it does
-// not): under /run as root, else under $HOME.
-func trustedTempDir(t *testing.T) string {
-	t.Helper()
-	for _, base := range []string{"/run", os.Getenv("HOME")} {
-		if base == "" || (base == "/run" && os.Geteuid() != 0) {
-			continue
-		}
-		if _, err := (dirCheck{use: "test"}).check(base); err != nil {
-			continue
-		}
-		d, err := os.MkdirTemp(base, "evtrace-test-")
-		if err != nil {
-			continue
-		}
-		t.Cleanup(func() { os.RemoveAll(d) })
-		return d
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("no directory that passes the ownership checks (/run as root, or $HOME)")
-	}
-	t.Skip("no directory that passes the ownership checks (/run as root, or $HOME)")
-	return ""
-}
-
-// nobody is the unprivileged second user of these tests.
-const nobodyUID = 65534
-
-// requireRootForUsers skips (fails in CI) when the test cannot act as a
-// second user.
-func requireRootForUsers(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("needs root, to act as user nobody")
-	}
-	t.Skip("needs root, to act as user nobody")
-}
-
-// asNobody runs a command as user nobody and fails the test if it fails.
-func asNobody(t *testing.T, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobodyUID, Gid: nobodyUID}}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("as nobody: %s %v: %v: %s", name, args, err, out)
-	}
-}
 
 // plantEntry makes a valid cache entry for key (as root, in a private
 // cache) and has user nobody copy it into dir, as an attacker would.
 func plantEntry(t *testing.T, dir, key string) {
 	t.Helper()
-	src := trustedTempDir(t)
+	src := testenv.TrustedTempDir(t)
 	if err := os.Chmod(src, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -76,14 +25,14 @@ func plantEntry(t *testing.T, dir, key string) {
 	}
 	for _, ext := range []string{".o", ".json"} {
 		os.Chmod(filepath.Join(src, key+ext), 0o644)
-		asNobody(t, "cp", filepath.Join(src, key+ext), filepath.Join(dir, key+ext))
+		testenv.AsNobody(t, "cp", filepath.Join(src, key+ext), filepath.Join(dir, key+ext))
 	}
 }
 
 func mustUntrusted(t *testing.T, what string, err error, wants ...string) {
 	t.Helper()
-	if !errors.Is(err, ErrUntrusted) {
-		t.Fatalf("%s: got %v, want a refusal (ErrUntrusted)", what, err)
+	if !errors.Is(err, trust.ErrUntrusted) {
+		t.Fatalf("%s: got %v, want a refusal (trust.ErrUntrusted)", what, err)
 	}
 	for _, w := range wants {
 		if !strings.Contains(err.Error(), w) {
@@ -98,10 +47,10 @@ func mustUntrusted(t *testing.T, what string, err error, wants ...string) {
 // An object planted by another user in a directory it can write is never
 // loaded: the directory is refused before any file in it is read.
 func TestCacheRefusesSharedDirectories(t *testing.T) {
-	requireRootForUsers(t)
+	testenv.RequireRootForUsers(t)
 	for _, mode := range []os.FileMode{0o777, 0o777 | os.ModeSticky} {
-		t.Run(modeString(mode), func(t *testing.T) {
-			base := trustedTempDir(t)
+		t.Run(trust.ModeString(mode), func(t *testing.T) {
+			base := testenv.TrustedTempDir(t)
 			os.Chmod(base, 0o755)
 			shared := filepath.Join(base, "shared")
 			if err := os.Mkdir(shared, 0o700); err != nil {
@@ -141,11 +90,11 @@ func TestCacheRefusesSharedDirectories(t *testing.T) {
 // A directory that another user made is refused even when no one else can
 // write it: its owner can.
 func TestCacheRefusesDirectoryMadeByAnotherUser(t *testing.T) {
-	requireRootForUsers(t)
-	base := trustedTempDir(t)
+	testenv.RequireRootForUsers(t)
+	base := testenv.TrustedTempDir(t)
 	os.Chmod(base, 0o777)
 	mine := filepath.Join(base, "nobodys")
-	asNobody(t, "mkdir", "-m", "0755", mine)
+	testenv.AsNobody(t, "mkdir", "-m", "0755", mine)
 	os.Chmod(base, 0o755)
 	key := CacheInputs{Source: "nobody's"}.Key()
 	plantEntry(t, mine, key)
@@ -156,7 +105,7 @@ func TestCacheRefusesDirectoryMadeByAnotherUser(t *testing.T) {
 // A cache directory that is a symbolic link is refused, for reads and for
 // writes, even when it points to a safe directory.
 func TestCacheRefusesSymlinkedDirectory(t *testing.T) {
-	base := trustedTempDir(t)
+	base := testenv.TrustedTempDir(t)
 	real := filepath.Join(base, "real")
 	if err := os.Mkdir(real, 0o700); err != nil {
 		t.Fatal(err)
@@ -180,22 +129,22 @@ func TestCacheRefusesSymlinkedDirectory(t *testing.T) {
 // Inside a safe directory, an entry that is a link, or a file owned by
 // another user, is refused (a file's checks are made on its descriptor).
 func TestCacheRefusesForeignEntries(t *testing.T) {
-	requireRootForUsers(t)
-	dir := trustedTempDir(t)
+	testenv.RequireRootForUsers(t)
+	dir := testenv.TrustedTempDir(t)
 	c := Cache{Dir: dir}
 	key := CacheInputs{Source: "entry"}.Key()
 	if err := c.Put(testObject(t), CacheEntry{Key: key}); err != nil {
 		t.Fatal(err)
 	}
 	obj := filepath.Join(dir, key+".o")
-	if err := os.Chown(obj, nobodyUID, nobodyUID); err != nil {
+	if err := os.Chown(obj, testenv.NobodyUID, testenv.NobodyUID); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err := c.Get(key)
 	mustUntrusted(t, "object owned by nobody", err, "owned by uid 65534")
 
 	os.Chown(obj, 0, 0)
-	elsewhere := filepath.Join(trustedTempDir(t), "x.o")
+	elsewhere := filepath.Join(testenv.TrustedTempDir(t), "x.o")
 	os.Rename(obj, elsewhere)
 	os.Symlink(elsewhere, obj)
 	_, _, err = c.Get(key)
@@ -208,13 +157,13 @@ func TestCacheRefusesForeignEntries(t *testing.T) {
 // cache clear removes what evtrace made and keeps the rest, and says how
 // many of each.
 func TestCacheClearKeepsForeignFiles(t *testing.T) {
-	dir := trustedTempDir(t)
+	dir := testenv.TrustedTempDir(t)
 	c := Cache{Dir: dir}
 	ours := CacheInputs{Source: "ours"}.Key()
 	if err := c.Put(testObject(t), CacheEntry{Key: ours}); err != nil {
 		t.Fatal(err)
 	}
-	target := filepath.Join(trustedTempDir(t), "target.o")
+	target := filepath.Join(testenv.TrustedTempDir(t), "target.o")
 	os.WriteFile(target, []byte("keep me"), 0o600)
 	other := CacheInputs{Source: "other"}.Key()
 	linked := CacheInputs{Source: "linked"}.Key()
@@ -250,7 +199,7 @@ func TestCacheClearKeepsForeignFiles(t *testing.T) {
 // The default cache is made private; a compile's files live in the cache
 // directory, and what a killed run left there is removed by the next one.
 func TestCacheDirectoryCreationAndLeftovers(t *testing.T) {
-	base := trustedTempDir(t)
+	base := testenv.TrustedTempDir(t)
 	c := Cache{Dir: filepath.Join(base, "a", "objects")}
 	tmp, err := c.compileDir()
 	if err != nil {
@@ -283,24 +232,4 @@ func TestCacheDirectoryCreationAndLeftovers(t *testing.T) {
 			t.Errorf("a live run's %s was removed: %v", p, err)
 		}
 	}
-}
-
-// A symbolic link in a parent is followed when root owns it, and the
-// directory it leads to is checked in turn.
-func TestTrustedDirFollowsRootsLinks(t *testing.T) {
-	base := trustedTempDir(t)
-	real := filepath.Join(base, "real")
-	os.MkdirAll(filepath.Join(real, "objects"), 0o700)
-	os.Symlink(real, filepath.Join(base, "via"))
-	got, err := (dirCheck{use: "test"}).check(filepath.Join(base, "via", "objects"))
-	if err != nil || got != filepath.Join(real, "objects") {
-		t.Fatalf("got %q, %v", got, err)
-	}
-	if os.Geteuid() != 0 {
-		return
-	}
-	// The same path once the link's target is shared.
-	os.Chmod(real, 0o777)
-	_, err = (dirCheck{use: "test"}).check(filepath.Join(base, "via", "objects"))
-	mustUntrusted(t, "link to a shared directory", err, real)
 }

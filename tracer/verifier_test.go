@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/evtrace/evtrace/tracer/testenv"
 )
 
 // Ends of real verifier logs. The 6.18 ones are this project's host,
@@ -232,7 +234,7 @@ func TestELFLoadError(t *testing.T) {
 // "Program  too large (25 insns), at most 4096 insns" (no name, and not
 // the reason) without reading the log.
 func TestLoadRefusedByVerifier(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	const prefix = "load program tracepoint__syscalls__sys_enter_getppid: the verifier refused it: "
 	for _, c := range []struct {
 		name, source string

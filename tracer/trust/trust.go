@@ -1,4 +1,14 @@
-package tracer
+// Package trust decides whether evtrace, running as root, may use a
+// directory or file it reads back from disk and loads into the kernel
+// (cached objects, headers it compiles against). A directory it
+// writes and reads back is used only when nobody but root, or the user
+// running evtrace, could have put anything in it: the directory and every
+// parent owned by root or that user, writable by nobody else (the sticky
+// bit of /tmp does not help: it stops others from removing a file, not from
+// creating the one evtrace is about to read), and the directory itself no
+// symbolic link. This is the rule OpenSSH's StrictModes and sudo apply to
+// the files they trust.
+package trust
 
 import (
 	"errors"
@@ -11,16 +21,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// evtrace runs as root and loads what it reads back from disk into the
-// kernel (cached objects, headers it compiles against). A directory it
-// writes and reads back is used only when nobody but root, or the user
-// running evtrace, could have put anything in it: the directory and every
-// parent owned by root or that user, writable by nobody else (the sticky
-// bit of /tmp does not help: it stops others from removing a file, not from
-// creating the one evtrace is about to read), and the directory itself no
-// symbolic link. This is the rule OpenSSH's StrictModes and sudo apply to
-// the files they trust.
 
 // ErrUntrusted marks a path evtrace refuses to use because another user
 // could have written or linked it.
@@ -48,32 +48,32 @@ func (e *UntrustedError) Unwrap() error { return ErrUntrusted }
 // own limit does.
 const maxLinks = 40
 
-// trustedOwner says whether a file owned by uid may be trusted: root's, or
+// TrustedOwner says whether a file owned by uid may be trusted: root's, or
 // the user's running evtrace.
-func trustedOwner(uid uint32) bool {
+func TrustedOwner(uid uint32) bool {
 	return uid == 0 || uid == uint32(os.Getuid())
 }
 
-// dirCheck checks directories for use as root.
-type dirCheck struct {
-	use       string // for messages: "object cache", "headers tree"
-	fix       string // the fix for a bad final directory
-	finalLink bool   // the directory itself may be a symbolic link (checked like a parent)
+// Dir checks directories for use as root.
+type Dir struct {
+	Use       string // for messages: "object cache", "headers tree"
+	Fix       string // the fix for a bad final directory
+	FinalLink bool   // the directory itself may be a symbolic link (checked like a parent)
 }
 
 // check verifies dir and each of its parents and returns dir with every
 // symbolic link resolved. A component that does not exist is reported
 // with an error wrapping os.ErrNotExist.
-func (c dirCheck) check(dir string) (string, error) {
+func (c Dir) Check(dir string) (string, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return "", fmt.Errorf("%s %s: %w", c.use, dir, err)
+		return "", fmt.Errorf("%s %s: %w", c.Use, dir, err)
 	}
 	links := 0
 	return c.walk(abs, dir, &links)
 }
 
-func (c dirCheck) walk(abs, named string, links *int) (string, error) {
+func (c Dir) walk(abs, named string, links *int) (string, error) {
 	cur := "/"
 	if err := c.checkDir(cur, named, false); err != nil {
 		return "", err
@@ -87,21 +87,21 @@ func (c dirCheck) walk(abs, named string, links *int) (string, error) {
 		next := filepath.Join(cur, name)
 		fi, err := os.Lstat(next)
 		if err != nil {
-			return "", fmt.Errorf("%s %s: %w", c.use, named, err)
+			return "", fmt.Errorf("%s %s: %w", c.Use, named, err)
 		}
 		if fi.Mode()&os.ModeSymlink != 0 {
-			if last && !c.finalLink {
-				return "", &UntrustedError{Path: named, Use: c.use, Why: "is a symbolic link", Fix: c.fix}
+			if last && !c.FinalLink {
+				return "", &UntrustedError{Path: named, Use: c.Use, Why: "is a symbolic link", Fix: c.Fix}
 			}
-			if st := fi.Sys().(*syscall.Stat_t); !trustedOwner(st.Uid) {
-				return "", &UntrustedError{Path: next, Use: c.use, Why: fmt.Sprintf("is a symbolic link owned by uid %d", st.Uid), Fix: c.fix}
+			if st := fi.Sys().(*syscall.Stat_t); !TrustedOwner(st.Uid) {
+				return "", &UntrustedError{Path: next, Use: c.Use, Why: fmt.Sprintf("is a symbolic link owned by uid %d", st.Uid), Fix: c.Fix}
 			}
 			if *links++; *links > maxLinks {
-				return "", &UntrustedError{Path: named, Use: c.use, Why: "has too many symbolic links"}
+				return "", &UntrustedError{Path: named, Use: c.Use, Why: "has too many symbolic links"}
 			}
 			target, err := os.Readlink(next)
 			if err != nil {
-				return "", fmt.Errorf("%s %s: %w", c.use, named, err)
+				return "", fmt.Errorf("%s %s: %w", c.Use, named, err)
 			}
 			if !filepath.IsAbs(target) {
 				target = filepath.Join(cur, target)
@@ -122,30 +122,30 @@ func (c dirCheck) walk(abs, named string, links *int) (string, error) {
 }
 
 // checkDir checks one directory component by its lstat.
-func (c dirCheck) checkDir(path, named string, last bool) error {
+func (c Dir) checkDir(path, named string, last bool) error {
 	fi, err := os.Lstat(path)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", c.use, named, err)
+		return fmt.Errorf("%s %s: %w", c.Use, named, err)
 	}
 	fix := fmt.Sprintf("chmod go-w %s, or use another directory", path)
 	if last {
-		fix = c.fix
+		fix = c.Fix
 	}
 	if !fi.IsDir() {
-		return &UntrustedError{Path: path, Use: c.use, Why: "is not a directory", Fix: fix}
+		return &UntrustedError{Path: path, Use: c.Use, Why: "is not a directory", Fix: fix}
 	}
 	st := fi.Sys().(*syscall.Stat_t)
-	if !trustedOwner(st.Uid) {
-		return &UntrustedError{Path: path, Use: c.use, Why: fmt.Sprintf("is owned by uid %d, not by root", st.Uid), Fix: fmt.Sprintf("chown root %s, or use another directory", path)}
+	if !TrustedOwner(st.Uid) {
+		return &UntrustedError{Path: path, Use: c.Use, Why: fmt.Sprintf("is owned by uid %d, not by root", st.Uid), Fix: fmt.Sprintf("chown root %s, or use another directory", path)}
 	}
 	if m := fi.Mode(); m.Perm()&0o022 != 0 {
-		return &UntrustedError{Path: path, Use: c.use, Why: fmt.Sprintf("is writable by group or others (mode %s)", modeString(m)), Fix: fix}
+		return &UntrustedError{Path: path, Use: c.Use, Why: fmt.Sprintf("is writable by group or others (mode %s)", ModeString(m)), Fix: fix}
 	}
 	return nil
 }
 
-// modeString prints a mode as octal with the sticky bit, like ls's 1777.
-func modeString(m os.FileMode) string {
+// ModeString prints a mode as octal with the sticky bit, like ls's 1777.
+func ModeString(m os.FileMode) string {
 	v := uint32(m.Perm())
 	if m&os.ModeSticky != 0 {
 		v |= 0o1000
@@ -156,8 +156,8 @@ func modeString(m os.FileMode) string {
 // ensure is check, creating what is missing of dir: parents with mode
 // 0755, dir itself with perm. Each directory is made with mkdir, which
 // never follows a link, and the whole path is checked again afterwards.
-func (c dirCheck) ensure(dir string, perm os.FileMode) (string, error) {
-	real, err := c.check(dir)
+func (c Dir) Ensure(dir string, perm os.FileMode) (string, error) {
+	real, err := c.Check(dir)
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		return real, err
 	}
@@ -182,8 +182,8 @@ func (c dirCheck) ensure(dir string, perm os.FileMode) (string, error) {
 	// The existing part must be trusted before anything is made in it;
 	// it is a parent, so a link to a trusted directory is fine there.
 	parents := c
-	parents.finalLink = true
-	if _, err := parents.check(p); err != nil {
+	parents.FinalLink = true
+	if _, err := parents.Check(p); err != nil {
 		return "", err
 	}
 	for i := len(missing) - 1; i >= 0; i-- {
@@ -192,18 +192,18 @@ func (c dirCheck) ensure(dir string, perm os.FileMode) (string, error) {
 			mode = perm
 		}
 		if err := os.Mkdir(missing[i], mode); err != nil && !errors.Is(err, os.ErrExist) {
-			return "", fmt.Errorf("%s %s: %w", c.use, dir, err)
+			return "", fmt.Errorf("%s %s: %w", c.Use, dir, err)
 		}
 	}
-	return c.check(dir)
+	return c.Check(dir)
 }
 
-// openTrusted opens a regular file in a checked directory for reading,
+// Open opens a regular file in a checked directory for reading,
 // without following a link, and refuses it unless it is owned by root or
 // the user running evtrace, writable by nobody else, and has one name. The
 // checks are made on the opened descriptor, so the file checked is the one
 // read. A missing file gives an error wrapping os.ErrNotExist.
-func openTrusted(path string) (*os.File, os.FileInfo, error) {
+func Open(path string) (*os.File, os.FileInfo, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
@@ -222,10 +222,10 @@ func openTrusted(path string) (*os.File, os.FileInfo, error) {
 	switch {
 	case !fi.Mode().IsRegular():
 		why = "is not a regular file"
-	case !trustedOwner(st.Uid):
+	case !TrustedOwner(st.Uid):
 		why = fmt.Sprintf("is owned by uid %d", st.Uid)
 	case fi.Mode().Perm()&0o022 != 0:
-		why = fmt.Sprintf("is writable by group or others (mode %s)", modeString(fi.Mode()))
+		why = fmt.Sprintf("is writable by group or others (mode %s)", ModeString(fi.Mode()))
 	case st.Nlink != 1:
 		why = fmt.Sprintf("has %d hard links", st.Nlink)
 	}
@@ -236,10 +236,10 @@ func openTrusted(path string) (*os.File, os.FileInfo, error) {
 	return f, fi, nil
 }
 
-// readTrusted reads a file that openTrusted accepts, up to limit bytes; a
+// ReadFile reads a file that Open accepts, up to limit bytes; a
 // larger file is an error.
-func readTrusted(path string, limit int64) ([]byte, error) {
-	f, fi, err := openTrusted(path)
+func ReadFile(path string, limit int64) ([]byte, error) {
+	f, fi, err := Open(path)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,8 @@
-package tracer
+// Package headers finds the kernel headers tree a probe is compiled
+// against, in the order libbcc looks (--kernel-source, BCC_KERNEL_SOURCE,
+// /lib/modules/RELEASE, kheaders), and, for programs whose struct reads do
+// not depend on it, merges another release's split Debian tree into one.
+package headers
 
 import (
 	"errors"
@@ -7,11 +11,16 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/evtrace/evtrace/tracer/trust"
 )
 
-// HeaderSearch says where to look for the kernel headers that libbcc compiles
+// ErrNoHeaders: no kernel headers tree was found for bcc to compile against.
+var ErrNoHeaders = errors.New("kernel headers not found")
+
+// Search says where to look for the kernel headers that libbcc compiles
 // probes against. The zero value of every field but Release is fine.
-type HeaderSearch struct {
+type Search struct {
 	Explicit   string // --kernel-source
 	Env        string // $BCC_KERNEL_SOURCE
 	Release    string // uname -r
@@ -19,8 +28,8 @@ type HeaderSearch struct {
 	KHeaders   string // default /sys/kernel/kheaders.tar.xz
 }
 
-// Headers is where libbcc will find the kernel headers.
-type Headers struct {
+// Tree is where libbcc will find the kernel headers.
+type Tree struct {
 	// Dir is set when the tree must be named to libbcc through
 	// BCC_KERNEL_SOURCE; empty when libbcc finds it by itself
 	// (/lib/modules/RELEASE/{build,source} or kheaders).
@@ -28,13 +37,13 @@ type Headers struct {
 	// Desc says which tree was found, for -v and error messages.
 	Desc string
 	// OtherRelease is set when the tree belongs to another kernel release
-	// (OtherReleaseHeaders): struct layouts read from it may be wrong.
+	// (OtherRelease): struct layouts read from it may be wrong.
 	OtherRelease bool
 }
 
-// FindHeaders looks for a usable headers tree in the order libbcc does, and
+// Find looks for a usable headers tree in the order libbcc does, and
 // on failure returns ErrNoHeaders with every path tried and how to get one.
-func FindHeaders(s HeaderSearch) (Headers, error) {
+func Find(s Search) (Tree, error) {
 	if s.ModulesDir == "" {
 		s.ModulesDir = "/lib/modules"
 	}
@@ -49,12 +58,12 @@ func FindHeaders(s HeaderSearch) (Headers, error) {
 			continue
 		}
 		if err := checkHeaderTree(named.dir); err != nil {
-			return Headers{}, fmt.Errorf("%w: %s %s: %v (Debian/Ubuntu install them with apt-get install linux-headers-%s)", ErrNoHeaders, named.how, named.dir, err, s.Release)
+			return Tree{}, fmt.Errorf("%w: %s %s: %v (Debian/Ubuntu install them with apt-get install linux-headers-%s)", ErrNoHeaders, named.how, named.dir, err, s.Release)
 		}
 		if err := checkHeadersOwner(named.dir); err != nil {
-			return Headers{}, err
+			return Tree{}, err
 		}
-		return Headers{Dir: named.dir, Desc: named.dir + " (" + named.how + ")"}, nil
+		return Tree{Dir: named.dir, Desc: named.dir + " (" + named.how + ")"}, nil
 	}
 
 	var tried []string
@@ -67,16 +76,16 @@ func FindHeaders(s HeaderSearch) (Headers, error) {
 	if isDir(build) && (hasKconfig(build) || hasKconfig(source)) {
 		for _, dir := range []string{build, source} {
 			if err := checkHeadersOwner(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return Headers{}, err
+				return Tree{}, err
 			}
 		}
-		return Headers{Desc: build}, nil
+		return Tree{Desc: build}, nil
 	}
 	tried = append(tried, s.KHeaders)
 	if _, err := os.Stat(s.KHeaders); err == nil {
-		return Headers{Desc: s.KHeaders + " (CONFIG_IKHEADERS)"}, nil
+		return Tree{Desc: s.KHeaders + " (CONFIG_IKHEADERS)"}, nil
 	}
-	return Headers{}, fmt.Errorf("%w for kernel %s (tried %s): install them (Debian/Ubuntu: apt-get install linux-headers-%s) or name a tree with --kernel-source DIR",
+	return Tree{}, fmt.Errorf("%w for kernel %s (tried %s): install them (Debian/Ubuntu: apt-get install linux-headers-%s) or name a tree with --kernel-source DIR",
 		ErrNoHeaders, s.Release, strings.Join(tried, ", "), s.Release)
 }
 
@@ -100,8 +109,8 @@ func checkHeaderTree(dir string) error {
 // top directory and its parents are checked (see trust.go), following
 // links owned by root, as /lib/modules/RELEASE/build is one.
 func checkHeadersOwner(dir string) error {
-	c := dirCheck{use: "kernel headers tree", finalLink: true, fix: "use a tree only root can write, such as the linux-headers package's"}
-	_, err := c.check(dir)
+	c := trust.Dir{Use: "kernel headers tree", FinalLink: true, Fix: "use a tree only root can write, such as the linux-headers package's"}
+	_, err := c.Check(dir)
 	return err
 }
 
@@ -115,19 +124,19 @@ func isDir(path string) bool {
 	return err == nil && fi.IsDir()
 }
 
-// DefaultHeadersCache is where merged header trees are made.
-const DefaultHeadersCache = "/var/cache/evtrace/headers"
+// DefaultCache is where merged header trees are made.
+const DefaultCache = "/var/cache/evtrace/headers"
 
-// OtherReleaseHeaders finds a headers tree installed for another kernel
+// OtherRelease finds a headers tree installed for another kernel
 // release than the running one (the newest by name), for programs that do
 // not take struct layouts from the headers (BTF offsets, tracepoint
 // arguments). A tree split in two, as Debian ships it (build: generated and
 // arch files; source: the rest), is merged into cacheDir as a tree of
 // symbolic links, because libbcc takes one tree through BCC_KERNEL_SOURCE.
-func OtherReleaseHeaders(modulesDir, running, cacheDir string) (Headers, error) {
+func OtherRelease(modulesDir, running, cacheDir string) (Tree, error) {
 	entries, err := os.ReadDir(modulesDir)
 	if err != nil {
-		return Headers{}, fmt.Errorf("%w: %v", ErrNoHeaders, err)
+		return Tree{}, fmt.Errorf("%w: %v", ErrNoHeaders, err)
 	}
 	var releases []string
 	for _, e := range entries {
@@ -141,7 +150,7 @@ func OtherReleaseHeaders(modulesDir, running, cacheDir string) (Headers, error) 
 		build := filepath.Join(modulesDir, rel, "build")
 		desc := fmt.Sprintf("headers of %s (none installed for the running %s)", rel, running)
 		if checkHeaderTree(build) == nil {
-			return Headers{Dir: build, Desc: build + ", " + desc, OtherRelease: true}, nil
+			return Tree{Dir: build, Desc: build + ", " + desc, OtherRelease: true}, nil
 		}
 		source := filepath.Join(modulesDir, rel, "source")
 		if !isDir(source) || checkHeadersOwner(source) != nil {
@@ -149,14 +158,14 @@ func OtherReleaseHeaders(modulesDir, running, cacheDir string) (Headers, error) 
 		}
 		merged := filepath.Join(cacheDir, rel)
 		if err := mergeTrees(merged, source, build); err != nil {
-			return Headers{}, fmt.Errorf("merge headers of %s: %w", rel, err)
+			return Tree{}, fmt.Errorf("merge headers of %s: %w", rel, err)
 		}
 		if err := checkHeaderTree(merged); err != nil {
 			continue
 		}
-		return Headers{Dir: merged, Desc: merged + ", " + desc, OtherRelease: true}, nil
+		return Tree{Dir: merged, Desc: merged + ", " + desc, OtherRelease: true}, nil
 	}
-	return Headers{}, fmt.Errorf("%w: none for the running kernel %s and none for another release under %s", ErrNoHeaders, running, modulesDir)
+	return Tree{}, fmt.Errorf("%w: none for the running kernel %s and none for another release under %s", ErrNoHeaders, running, modulesDir)
 }
 
 // mergeTrees makes dst a tree of symbolic links showing upper over lower:
@@ -170,11 +179,11 @@ func OtherReleaseHeaders(modulesDir, running, cacheDir string) (Headers, error) 
 // have written.
 func mergeTrees(dst, lower, upper string) error {
 	stamp := lower + "\n" + upper + "\n"
-	c := dirCheck{use: "headers cache", fix: fmt.Sprintf("chmod go-w %s", filepath.Dir(dst))}
-	if _, err := c.ensure(filepath.Dir(dst), 0o755); err != nil {
+	c := trust.Dir{Use: "headers cache", Fix: fmt.Sprintf("chmod go-w %s", filepath.Dir(dst))}
+	if _, err := c.Ensure(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	if b, err := readTrusted(filepath.Join(dst, mergeStamp), 64<<10); err == nil && string(b) == stamp {
+	if b, err := trust.ReadFile(filepath.Join(dst, mergeStamp), 64<<10); err == nil && string(b) == stamp {
 		return nil
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dst), filepath.Base(dst)+".tmp")
@@ -195,7 +204,7 @@ func mergeTrees(dst, lower, upper string) error {
 		if err = os.Rename(tmp, dst); err == nil {
 			return nil
 		}
-		if b, rerr := readTrusted(filepath.Join(dst, mergeStamp), 64<<10); rerr == nil && string(b) == stamp {
+		if b, rerr := trust.ReadFile(filepath.Join(dst, mergeStamp), 64<<10); rerr == nil && string(b) == stamp {
 			return nil // another process made it meanwhile
 		}
 		// A stale tree from other sources: move it aside, then remove it.

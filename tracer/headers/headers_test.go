@@ -1,4 +1,4 @@
-package tracer
+package headers_test
 
 import (
 	"errors"
@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/evtrace/evtrace/tracer/headers"
+	"github.com/evtrace/evtrace/tracer/testenv"
 )
 
 func touch(t *testing.T, path string) {
@@ -19,7 +22,7 @@ func touch(t *testing.T, path string) {
 }
 
 func TestFindHeaders(t *testing.T) {
-	root := trustedTempDir(t)
+	root := testenv.TrustedTempDir(t)
 	full := filepath.Join(root, "full")
 	touch(t, filepath.Join(full, "include/linux/kconfig.h"))
 	touch(t, filepath.Join(full, "include/generated/autoconf.h"))
@@ -35,31 +38,31 @@ func TestFindHeaders(t *testing.T) {
 	noKHeaders := filepath.Join(root, "no-kheaders.tar.xz")
 
 	t.Run("explicit tree", func(t *testing.T) {
-		h, err := FindHeaders(HeaderSearch{Explicit: full, Env: archOnly, Release: "x", ModulesDir: modules, KHeaders: noKHeaders})
+		h, err := headers.Find(headers.Search{Explicit: full, Env: archOnly, Release: "x", ModulesDir: modules, KHeaders: noKHeaders})
 		if err != nil || h.Dir != full {
 			t.Fatalf("got %+v, %v", h, err)
 		}
 	})
 	t.Run("environment", func(t *testing.T) {
-		h, err := FindHeaders(HeaderSearch{Env: full, Release: "x", ModulesDir: modules, KHeaders: noKHeaders})
+		h, err := headers.Find(headers.Search{Env: full, Release: "x", ModulesDir: modules, KHeaders: noKHeaders})
 		if err != nil || h.Dir != full {
 			t.Fatalf("got %+v, %v", h, err)
 		}
 	})
 	t.Run("explicit half tree is refused with advice", func(t *testing.T) {
-		_, err := FindHeaders(HeaderSearch{Explicit: archOnly, Release: "x", ModulesDir: modules, KHeaders: noKHeaders})
-		if !errors.Is(err, ErrNoHeaders) || !strings.Contains(err.Error(), "kconfig.h") || !strings.Contains(err.Error(), "--kernel-source") {
+		_, err := headers.Find(headers.Search{Explicit: archOnly, Release: "x", ModulesDir: modules, KHeaders: noKHeaders})
+		if !errors.Is(err, headers.ErrNoHeaders) || !strings.Contains(err.Error(), "kconfig.h") || !strings.Contains(err.Error(), "--kernel-source") {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("explicit path that is not there", func(t *testing.T) {
-		_, err := FindHeaders(HeaderSearch{Explicit: filepath.Join(root, "nope"), Release: "6.1.0-9-amd64", ModulesDir: modules, KHeaders: noKHeaders})
-		if !errors.Is(err, ErrNoHeaders) || !strings.Contains(err.Error(), "not a directory") || !strings.Contains(err.Error(), "apt-get install linux-headers-6.1.0-9-amd64") {
+		_, err := headers.Find(headers.Search{Explicit: filepath.Join(root, "nope"), Release: "6.1.0-9-amd64", ModulesDir: modules, KHeaders: noKHeaders})
+		if !errors.Is(err, headers.ErrNoHeaders) || !strings.Contains(err.Error(), "not a directory") || !strings.Contains(err.Error(), "apt-get install linux-headers-6.1.0-9-amd64") {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("split tree under /lib/modules", func(t *testing.T) {
-		h, err := FindHeaders(HeaderSearch{Release: "6.1.0-1-amd64", ModulesDir: modules, KHeaders: noKHeaders})
+		h, err := headers.Find(headers.Search{Release: "6.1.0-1-amd64", ModulesDir: modules, KHeaders: noKHeaders})
 		if err != nil || h.Dir != "" || !strings.HasSuffix(h.Desc, "6.1.0-1-amd64/build") {
 			t.Fatalf("got %+v, %v", h, err)
 		}
@@ -67,14 +70,14 @@ func TestFindHeaders(t *testing.T) {
 	t.Run("kheaders", func(t *testing.T) {
 		kh := filepath.Join(root, "kheaders.tar.xz")
 		touch(t, kh)
-		h, err := FindHeaders(HeaderSearch{Release: "6.18.0", ModulesDir: modules, KHeaders: kh})
+		h, err := headers.Find(headers.Search{Release: "6.18.0", ModulesDir: modules, KHeaders: kh})
 		if err != nil || h.Dir != "" || !strings.Contains(h.Desc, "kheaders") {
 			t.Fatalf("got %+v, %v", h, err)
 		}
 	})
 	t.Run("nothing: every path tried, and how to install", func(t *testing.T) {
-		_, err := FindHeaders(HeaderSearch{Release: "6.18.0", ModulesDir: modules, KHeaders: noKHeaders})
-		if !errors.Is(err, ErrNoHeaders) {
+		_, err := headers.Find(headers.Search{Release: "6.18.0", ModulesDir: modules, KHeaders: noKHeaders})
+		if !errors.Is(err, headers.ErrNoHeaders) {
 			t.Fatalf("got %v", err)
 		}
 		for _, want := range []string{
@@ -92,7 +95,7 @@ func TestFindHeaders(t *testing.T) {
 }
 
 func TestOtherReleaseHeaders(t *testing.T) {
-	root := trustedTempDir(t)
+	root := testenv.TrustedTempDir(t)
 	modules := filepath.Join(root, "modules")
 	// Debian's split: -common holds include/linux, -amd64 the generated
 	// files, and both have include/ and arch/x86/include/.
@@ -111,7 +114,7 @@ func TestOtherReleaseHeaders(t *testing.T) {
 	os.MkdirAll(filepath.Join(modules, "6.18.0", "kernel"), 0o755) // the running one, without headers
 	cache := filepath.Join(root, "cache")
 
-	h, err := OtherReleaseHeaders(modules, "6.18.0", cache)
+	h, err := headers.OtherRelease(modules, "6.18.0", cache)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,10 +140,10 @@ func TestOtherReleaseHeaders(t *testing.T) {
 		}
 	}
 	// Made again over the old one.
-	if _, err := OtherReleaseHeaders(modules, "6.18.0", cache); err != nil {
+	if _, err := headers.OtherRelease(modules, "6.18.0", cache); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OtherReleaseHeaders(filepath.Join(root, "none"), "6.18.0", cache); !errors.Is(err, ErrNoHeaders) {
+	if _, err := headers.OtherRelease(filepath.Join(root, "none"), "6.18.0", cache); !errors.Is(err, headers.ErrNoHeaders) {
 		t.Errorf("no modules dir: %v", err)
 	}
 }

@@ -1,0 +1,34 @@
+package trust_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/evtrace/evtrace/tracer/testenv"
+	"github.com/evtrace/evtrace/tracer/trust"
+)
+
+// A symbolic link in a parent is followed when root owns it, and the
+// directory it leads to is checked in turn.
+func TestTrustedDirFollowsRootsLinks(t *testing.T) {
+	base := testenv.TrustedTempDir(t)
+	real := filepath.Join(base, "real")
+	os.MkdirAll(filepath.Join(real, "objects"), 0o700)
+	os.Symlink(real, filepath.Join(base, "via"))
+	got, err := (trust.Dir{Use: "test"}).Check(filepath.Join(base, "via", "objects"))
+	if err != nil || got != filepath.Join(real, "objects") {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if os.Geteuid() != 0 {
+		return
+	}
+	// The same path once the link's target is shared.
+	os.Chmod(real, 0o777)
+	_, err = (trust.Dir{Use: "test"}).Check(filepath.Join(base, "via", "objects"))
+	if !errors.Is(err, trust.ErrUntrusted) || !strings.Contains(err.Error(), real) {
+		t.Fatalf("link to a shared directory: got %v, want a refusal (ErrUntrusted) naming %s", err, real)
+	}
+}
