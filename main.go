@@ -24,6 +24,7 @@ import (
 	"github.com/evtrace/evtrace/output"
 	"github.com/evtrace/evtrace/tracer"
 	"github.com/evtrace/evtrace/tracer/kernel"
+	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
 
 func main() {
@@ -361,7 +362,7 @@ func listenAction(c *cli.Context) error {
 
 	runErr := t.Run(ctx, tracer.ListenHandler{
 		Event: func(e tracer.ListenEvent) { out.done(p.Event(e)) },
-		Trace: func(l tracer.TraceLine) { out.done(p.Trace(l, t.WallTime(l.Time))) },
+		Trace: func(l tracepipe.Line) { out.done(p.Trace(l, t.WallTime(l.Time))) },
 		Lost: func(source string, n uint64) {
 			fmt.Fprintf(stderr, "evtrace: lost %d events (%s)\n", n, source)
 		},

@@ -17,6 +17,8 @@ import (
 	"github.com/evtrace/evtrace/probes"
 	"github.com/evtrace/evtrace/tracer"
 	"github.com/evtrace/evtrace/tracer/kernel"
+	"github.com/evtrace/evtrace/tracer/layout"
+	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
 
 // The flags that evtrace run and evtrace tutorial share.
@@ -194,20 +196,20 @@ func runProgram(c *cli.Context, name, source string) error {
 	if h := s.Headers(); h.OtherRelease {
 		fmt.Fprintf(c.App.ErrWriter, "evtrace: warning: compiled against %s: struct layouts from these headers may not match the running kernel\n", h.Desc)
 	}
-	decoders := map[string]*tracer.Decoder{}
+	decoders := map[string]*layout.Decoder{}
 	for _, table := range s.PerfTables() {
 		fields := s.PerfFields(table)
 		if len(fields) == 0 {
 			// libbcc records only structs passed to perf_submit.
 			fmt.Fprintf(c.App.ErrWriter, "evtrace: perf table %s: no struct recorded for it (perf_submit of a non-struct, or never submitted to): printing its records as hex bytes\n", table)
-			decoders[table] = tracer.RawDecoder()
+			decoders[table] = layout.RawDecoder()
 			continue
 		}
-		d, err := tracer.SourceDecoder(source, fields)
+		d, err := layout.SourceDecoder(source, fields)
 		if err != nil {
 			return fmt.Errorf("perf table %s: %w", table, err)
 		}
-		d.Trailing = tracer.SubmitsSkb(source, table)
+		d.Trailing = layout.SubmitsSkb(source, table)
 		decoders[table] = d
 	}
 	clock, err := kernel.NewWallClock()
@@ -272,7 +274,7 @@ func runProgram(c *cli.Context, name, source string) error {
 			out.done(p.Record(table, d.Fields, vals))
 			counted()
 		},
-		Trace: func(l tracer.TraceLine) {
+		Trace: func(l tracepipe.Line) {
 			if limit > 0 && events >= limit {
 				return
 			}

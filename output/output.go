@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/evtrace/evtrace/tracer"
+	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
 
 // Format is an output format.
@@ -127,7 +128,7 @@ func (p *ListenPrinter) Event(e tracer.ListenEvent) error {
 func (p *ListenPrinter) TraceHeader() error { return traceHeader(p.w, p.format) }
 
 // Trace prints one trace_pipe line; wall is its time on the wall clock.
-func (p *ListenPrinter) Trace(l tracer.TraceLine, wall time.Time) error {
+func (p *ListenPrinter) Trace(l tracepipe.Line, wall time.Time) error {
 	return writeTrace(p.w, p.enc, p.format, l, wall)
 }
 
@@ -152,7 +153,7 @@ type TraceJSON struct {
 	MsgB64  string  `json:"msg_b64,omitempty"` // the original bytes, when msg is not valid UTF-8
 }
 
-func writeTrace(w io.Writer, enc *json.Encoder, format Format, l tracer.TraceLine, wall time.Time) error {
+func writeTrace(w io.Writer, enc *json.Encoder, format Format, l tracepipe.Line, wall time.Time) error {
 	if format == JSON {
 		return enc.Encode(TraceJSON{
 			Time: wall.Format(time.RFC3339Nano), TS: l.Time.Seconds(), Task: l.Task, TaskB64: b64(l.Task),

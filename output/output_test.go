@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/evtrace/evtrace/tracer"
+	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
 
 var when = time.Date(2026, 11, 25, 10, 4, 5, 123456789, time.UTC)
@@ -83,7 +84,7 @@ func TestJSON(t *testing.T) {
 }
 
 func TestTrace(t *testing.T) {
-	l := tracer.TraceLine{Task: "nc", PID: 4940, CPU: 1, Flags: "d..31", Time: 1234567890 * time.Microsecond, Message: "listen4 addr=7f000001 port=4242 backlog=1"}
+	l := tracepipe.Line{Task: "nc", PID: 4940, CPU: 1, Flags: "d..31", Time: 1234567890 * time.Microsecond, Message: "listen4 addr=7f000001 port=4242 backlog=1"}
 	var b bytes.Buffer
 	p := NewListenPrinter(&b, Text, false, false)
 	p.TraceHeader()
@@ -192,7 +193,7 @@ func TestForgedCommText(t *testing.T) {
 	}
 
 	b.Reset()
-	l := tracer.TraceLine{Task: forged, PID: 7, CPU: 1, Flags: "d..31", Message: "comm " + forged + " \\ end"}
+	l := tracepipe.Line{Task: forged, PID: 7, CPU: 1, Flags: "d..31", Message: "comm " + forged + " \\ end"}
 	p.TraceHeader()
 	p.Trace(l, when)
 	noControlBytes(t, b.String(), 2)
@@ -209,7 +210,7 @@ func TestForgedCommJSON(t *testing.T) {
 	e.Comm = forged
 	var b bytes.Buffer
 	NewListenPrinter(&b, JSON, false, false).Event(e)
-	l := tracer.TraceLine{Task: forged, PID: 7, Message: "comm " + forged}
+	l := tracepipe.Line{Task: forged, PID: 7, Message: "comm " + forged}
 	NewListenPrinter(&b, JSON, false, false).Trace(l, when)
 	e.Comm = "nc"
 	NewListenPrinter(&b, JSON, false, false).Event(e)

@@ -9,7 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/evtrace/evtrace/tracer"
+	"github.com/evtrace/evtrace/tracer/layout"
+	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
 
 // RecordPrinter prints decoded perf records of any struct (evtrace run):
@@ -56,7 +57,7 @@ func NewRecordPrinter(w io.Writer, format Format, tables []string, traceFormat s
 	return p
 }
 
-func (p *RecordPrinter) table(name string, fields []tracer.Field) *tableState {
+func (p *RecordPrinter) table(name string, fields []layout.Field) *tableState {
 	if t, ok := p.tables[name]; ok {
 		return t
 	}
@@ -75,7 +76,7 @@ func (p *RecordPrinter) table(name string, fields []tracer.Field) *tableState {
 		k, _ := json.Marshal(f.Name)
 		t.keys = append(t.keys, string(k)+":")
 		b64Key := ""
-		if f.Kind == tracer.FieldString {
+		if f.Kind == layout.FieldString {
 			// name_b64, unless the struct has a member of that name.
 			name := f.Name + "_b64"
 			for taken[name] {
@@ -92,7 +93,7 @@ func (p *RecordPrinter) table(name string, fields []tracer.Field) *tableState {
 }
 
 // Record prints one decoded record of table.
-func (p *RecordPrinter) Record(table string, fields []tracer.Field, vals []any) error {
+func (p *RecordPrinter) Record(table string, fields []layout.Field, vals []any) error {
 	t := p.table(table, fields)
 	if p.format == JSON {
 		b := append(p.buf[:0], '{')
@@ -201,13 +202,13 @@ func appendValue(b []byte, v any) []byte {
 // columnWidth is a column's width before the header is considered: the
 // widest value of an integer type (or array of them, up to maxArrayWidth),
 // so that columns stay aligned. A wider value widens its column.
-func columnWidth(f tracer.Field) int {
+func columnWidth(f layout.Field) int {
 	switch {
-	case f.Kind == tracer.FieldString:
+	case f.Kind == layout.FieldString:
 		return min(f.Dims[0], 16)
-	case f.Kind == tracer.FieldPointer && len(f.Dims) == 0:
+	case f.Kind == layout.FieldPointer && len(f.Dims) == 0:
 		return 18
-	case f.Kind == tracer.FieldBytes:
+	case f.Kind == layout.FieldBytes:
 		return 12
 	case len(f.Dims) > 0:
 		elem := f
@@ -221,7 +222,7 @@ func columnWidth(f tracer.Field) int {
 		}
 		return w
 	case f.Bits > 0:
-		if f.Kind == tracer.FieldInt {
+		if f.Kind == layout.FieldInt {
 			return len(strconv.FormatInt(-1<<(f.Bits-1), 10))
 		}
 		return len(strconv.FormatUint(1<<f.Bits-1, 10))
@@ -237,7 +238,7 @@ func columnWidth(f tracer.Field) int {
 	default:
 		return 20 // an s64, minus sign included, is no wider than a u64
 	}
-	if f.Kind == tracer.FieldInt {
+	if f.Kind == layout.FieldInt {
 		digits++ // the minus sign
 	}
 	return digits
@@ -261,7 +262,7 @@ func (p *RecordPrinter) TraceHeader() error {
 }
 
 // Trace prints one trace_pipe line.
-func (p *RecordPrinter) Trace(l tracer.TraceLine, wall time.Time) error {
+func (p *RecordPrinter) Trace(l tracepipe.Line, wall time.Time) error {
 	if p.traceFm != "" && p.format == Text {
 		_, err := io.WriteString(p.w, FormatTrace(p.traceFm, l)+"\n")
 		return err
@@ -277,7 +278,7 @@ func (p *RecordPrinter) Trace(l tracer.TraceLine, wall time.Time) error {
 // FormatTrace fills bcc's trace_print format: {0} task, {1} pid, {2} cpu,
 // {3} flags, {4} timestamp (seconds), {5} message; strings escaped as in
 // every text column.
-func FormatTrace(format string, l tracer.TraceLine) string {
+func FormatTrace(format string, l tracepipe.Line) string {
 	return strings.NewReplacer(
 		"{0}", escape(l.Task),
 		"{1}", strconv.Itoa(l.PID),

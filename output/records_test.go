@@ -8,11 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evtrace/evtrace/tracer"
+	"github.com/evtrace/evtrace/tracer/layout"
+	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
 
-func mixedDecoder(t *testing.T) *tracer.Decoder {
-	d, err := tracer.NewDecoder([]string{"pid#u32", "delta#s32", "comm#char[16]", "pair#u32[2]", "ptr#void *"})
+func mixedDecoder(t *testing.T) *layout.Decoder {
+	d, err := layout.NewDecoder([]string{"pid#u32", "delta#s32", "comm#char[16]", "pair#u32[2]", "ptr#void *"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +58,11 @@ func TestRecordJSONAndTables(t *testing.T) {
 // table's header (printed again when the table changes), after a TABLE
 // column as wide as the longest table name.
 func TestRecordTablesText(t *testing.T) {
-	execs, err := tracer.NewDecoder([]string{"pid#u32", "comm#char[16]"})
+	execs, err := layout.NewDecoder([]string{"pid#u32", "comm#char[16]"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	exits, err := tracer.NewDecoder([]string{"pid#u32", "code#s32", "duration_ns#u64"})
+	exits, err := layout.NewDecoder([]string{"pid#u32", "code#s32", "duration_ns#u64"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ execs         12         cat
 // TestRecordColumnsWiden: a value wider than its column widens it, and the
 // header is printed again above it, so rows stay under their names.
 func TestRecordColumnsWiden(t *testing.T) {
-	d, err := tracer.NewDecoder([]string{"path#char[64]", "n#u8"})
+	d, err := layout.NewDecoder([]string{"path#char[64]", "n#u8"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ PATH                                N
 }
 
 func TestTraceFormat(t *testing.T) {
-	l := tracer.TraceLine{Task: "nc", PID: 4940, CPU: 1, Flags: "d..31", Time: 1500 * time.Millisecond, Message: "Hello World!"}
+	l := tracepipe.Line{Task: "nc", PID: 4940, CPU: 1, Flags: "d..31", Time: 1500 * time.Millisecond, Message: "Hello World!"}
 	if got := FormatTrace("{1} {5}", l); got != "4940 Hello World!" {
 		t.Errorf("got %q", got)
 	}
@@ -144,7 +145,7 @@ func TestRecordEscapesStrings(t *testing.T) {
 		t.Errorf("got\n%s", b.String())
 	}
 
-	l := tracer.TraceLine{Task: forged, PID: 7, Flags: "d\x1b.31", Message: forged}
+	l := tracepipe.Line{Task: forged, PID: 7, Flags: "d\x1b.31", Message: forged}
 	if got, want := FormatTrace("{0} {3} {5}", l), forgedEscaped+` d\x1b.31 `+forgedEscaped; got != want {
 		t.Errorf("FormatTrace: %q, want %q", got, want)
 	}
@@ -163,7 +164,7 @@ func TestRecordTextAllocs(t *testing.T) {
 }
 
 func TestRecordJSONKeepsBytes(t *testing.T) {
-	d, err := tracer.NewDecoder([]string{"comm#char[16]", "comm_b64#u32", "name#char[8]"})
+	d, err := layout.NewDecoder([]string{"comm#char[16]", "comm_b64#u32", "name#char[8]"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,13 +192,13 @@ func TestRecordJSONKeepsBytes(t *testing.T) {
 // bpf_trace_printk: trace lines sit under the trace header, records under
 // theirs, each printed again when the kind of line changes.
 func TestRecordsAndTraceLines(t *testing.T) {
-	d, err := tracer.NewDecoder([]string{"pid#u32", "n#u8"})
+	d, err := layout.NewDecoder([]string{"pid#u32", "n#u8"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
 	p := NewRecordPrinter(&b, Text, []string{"events"}, "")
-	l := tracer.TraceLine{Task: "nc", PID: 7, CPU: 1, Message: "hello"}
+	l := tracepipe.Line{Task: "nc", PID: 7, CPU: 1, Message: "hello"}
 	p.Record("events", d.Fields, []any{uint64(7), uint64(1)})
 	p.Trace(l, when)
 	p.Trace(l, when)

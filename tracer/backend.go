@@ -13,6 +13,7 @@ import (
 
 	"github.com/evtrace/evtrace/tracer/headers"
 	"github.com/evtrace/evtrace/tracer/kernel"
+	"github.com/evtrace/evtrace/tracer/layout"
 	"github.com/evtrace/evtrace/tracer/trust"
 )
 
@@ -96,7 +97,7 @@ func prepareELF(spec Spec, tree headers.Tree, rel string) (*elfBuild, error) {
 	if err != nil {
 		return nil, err
 	}
-	structs, err := tracepointStructs(spec.Probes)
+	structs, err := layout.TracepointStructs(tracepointNames(spec.Probes))
 	if err != nil {
 		return nil, err
 	}
@@ -274,4 +275,15 @@ func Compile(spec Spec) (CompileResult, error) {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// tracepointNames lists the tracepoints the probes attach to.
+func tracepointNames(probes []Probe) []string {
+	var names []string
+	for _, p := range probes {
+		if p.Kind == Tracepoint {
+			names = append(names, p.Target)
+		}
+	}
+	return names
 }

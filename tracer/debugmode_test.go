@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/evtrace/evtrace/tracer/testenv"
+	"github.com/evtrace/evtrace/tracer/tracepipe"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,10 +60,10 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
 		calls = append(calls, c)
 	}
 
-	var got []TraceLine
+	var got []tracepipe.Line
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err = lt.Run(ctx, ListenHandler{Trace: func(l TraceLine) {
+	err = lt.Run(ctx, ListenHandler{Trace: func(l tracepipe.Line) {
 		got = append(got, l)
 		if len(got) == len(calls) {
 			cancel()

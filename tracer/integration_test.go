@@ -12,6 +12,7 @@ import (
 
 	"github.com/evtrace/evtrace/tracer/kernel"
 	"github.com/evtrace/evtrace/tracer/testenv"
+	"github.com/evtrace/evtrace/tracer/tracepipe"
 	"golang.org/x/sys/unix"
 )
 
@@ -155,9 +156,9 @@ TRACEPOINT_PROBE(syscalls, sys_enter_listen)
 
 	var tid int
 	want := fmt.Sprintf("evtrace-test listen backlog=99 pid=%d", os.Getpid())
-	var seen []TraceLine
+	var seen []tracepipe.Line
 	ok := runUntil(t, s, 10*time.Second, func() { tid, _ = listenOnThread(t, 99) }, func(done func()) Handler {
-		return Handler{Trace: func(l TraceLine) {
+		return Handler{Trace: func(l tracepipe.Line) {
 			seen = append(seen, l)
 			if l.Message != want {
 				return
@@ -385,7 +386,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
 			}()
 			err = s.Run(ctx, Handler{
 				Sample: func(string, []byte) { got++ },
-				Trace:  func(TraceLine) { got++ },
+				Trace:  func(tracepipe.Line) { got++ },
 				Lost:   func(_ string, n uint64) { lost += n },
 			})
 			if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/evtrace/evtrace/probes"
 	"github.com/evtrace/evtrace/tracer/headers"
 	"github.com/evtrace/evtrace/tracer/kernel"
+	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
 
 // Mode selects how the listen probe reports to user space.
@@ -241,8 +242,8 @@ func DecodeListenEvent(b []byte) (ListenEvent, error) {
 
 // ListenHandler receives what the listen tracer reports. Functions may be nil.
 type ListenHandler struct {
-	Event func(ListenEvent) // perf mode
-	Trace func(TraceLine)   // debug mode: each of the probe's trace_pipe lines, without the token
+	Event func(ListenEvent)    // perf mode
+	Trace func(tracepipe.Line) // debug mode: each of the probe's trace_pipe lines, without the token
 	Lost  func(source string, count uint64)
 	// Error reports records that could not be decoded; they are skipped.
 	Error func(error)
@@ -354,7 +355,7 @@ func (t *ListenTracer) Run(ctx context.Context, h ListenHandler) error {
 				h.Event(e)
 			}
 		},
-		Trace: func(l TraceLine) {
+		Trace: func(l tracepipe.Line) {
 			t.events.Add(1)
 			if h.Trace != nil {
 				h.Trace(l)

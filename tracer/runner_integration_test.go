@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evtrace/evtrace/tracer/layout"
 	"github.com/evtrace/evtrace/tracer/testenv"
 	"golang.org/x/sys/unix"
 )
@@ -73,9 +74,9 @@ func TestRunnerDecodesUserStruct(t *testing.T) {
 	}
 	fields := s.PerfFields("events")
 	t.Logf("libbcc's fields: %q", fields)
-	dec, err := SourceDecoder(mixedProgram, fields)
+	dec, err := layout.SourceDecoder(mixedProgram, fields)
 	if err != nil {
-		t.Fatalf("SourceDecoder(%q): %v", fields, err)
+		t.Fatalf("layout.SourceDecoder(%q): %v", fields, err)
 	}
 
 	runtime.LockOSThread()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/evtrace/evtrace/tracer/headers"
 	"github.com/evtrace/evtrace/tracer/kernel"
+	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
 
 // ProbeKind is how a program is attached to the kernel.
@@ -105,7 +106,7 @@ type Handler struct {
 	// valid during the call.
 	Sample func(table string, data []byte)
 	// Trace is one trace_pipe line.
-	Trace func(TraceLine)
+	Trace func(tracepipe.Line)
 	// Lost reports records the kernel dropped: source is a table name or
 	// "trace_pipe". The kernel reports a perf ring's losses with the next
 	// record that fits in that CPU's ring, and trace_pipe's with its next
@@ -123,7 +124,7 @@ type Session struct {
 	prog    program
 	backend BackendReport
 	readers []*perfReader
-	pipe    *tracePipe
+	pipe    *tracepipe.Pipe
 
 	probes   []Probe  // attached
 	stale    []string // stale kprobes removed by Open
@@ -178,7 +179,7 @@ func Open(spec Spec) (*Session, error) {
 		s.stale, s.staleErr = kernel.RemoveStaleKprobes("/proc")
 	}
 	if spec.TracePipe {
-		if s.pipe, err = openTracePipe(); err != nil {
+		if s.pipe, err = tracepipe.Open(); err != nil {
 			return nil, err
 		}
 	}
@@ -413,12 +414,12 @@ func (s *Session) Run(ctx context.Context, h Handler) error {
 		}()
 	}
 	stop := make(chan struct{})
-	lines := make(chan []TraceLine, 16)
+	lines := make(chan []tracepipe.Line, 16)
 	if s.pipe != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.pipe.run(lines, stop); err != nil {
+			if err := s.pipe.Run(lines, stop); err != nil {
 				readErr <- err
 			}
 		}()
@@ -438,7 +439,7 @@ func (s *Session) Run(ctx context.Context, h Handler) error {
 		}
 		b.release()
 	}
-	traces := func(ls []TraceLine) {
+	traces := func(ls []tracepipe.Line) {
 		for _, l := range ls {
 			switch {
 			case l.Lost > 0:
@@ -484,7 +485,7 @@ loop:
 		r.interrupt()
 	}
 	if s.pipe != nil {
-		s.pipe.close()
+		s.pipe.Close()
 	}
 	wg.Wait()
 	// What the readers handed over before they stopped, then the rest.
@@ -556,7 +557,7 @@ func (s *Session) Close() error {
 		r.close()
 	}
 	if s.pipe != nil {
-		s.pipe.close()
+		s.pipe.Close()
 	}
 	if s.prog != nil {
 		errs = append(errs, s.prog.close())

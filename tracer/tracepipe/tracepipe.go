@@ -1,4 +1,8 @@
-package tracer
+// Package tracepipe reads the kernel's trace_pipe, where bpf_trace_printk
+// writes, and parses its lines (task, pid, cpu, flags, time, message), the
+// kernel's notes of lost lines included. The pipe has one reader per
+// machine: a line read here is gone for every other reader.
+package tracepipe
 
 import (
 	"bytes"
@@ -16,7 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TraceLine is one line of the kernel's trace_pipe, as bpf_trace_printk
+// Line is one line of the kernel's trace_pipe, as bpf_trace_printk
 // writes it:
 //
 //	nc-4940  [000] d... 22666.991714: : Hello World!                (4.4)
@@ -26,7 +30,7 @@ import (
 // TGID in parentheses after the PID. The kernel also writes lines of the
 // form "CPU:1 [LOST 12 EVENTS]" when its trace buffer overflowed; those come
 // back with Lost set and only CPU filled in.
-type TraceLine struct {
+type Line struct {
 	Task    string        // comm of the task; "<...>" when the kernel no longer knew it
 	PID     int           // the task's thread id (the kernel's pid)
 	TGID    int           // process id, when the trace shows it; else 0
@@ -37,7 +41,7 @@ type TraceLine struct {
 	Lost    uint64        // for a loss line: events the kernel dropped on CPU
 }
 
-// ErrBlankLine is returned by ParseTraceLine for lines that carry nothing:
+// ErrBlankLine is returned by ParseLine for lines that carry nothing:
 // empty lines (current kernels write one after many printk lines) and
 // comment lines of the trace file.
 var ErrBlankLine = errors.New("blank trace line")
@@ -58,56 +62,56 @@ var (
 	traceMsgPrefixRe = regexp.MustCompile(`^(?:bpf_trace_printk:|0x[0-9a-f]+:|:)\s?`)
 )
 
-// ParseTraceLine parses one line of trace_pipe. It returns ErrBlankLine for
+// ParseLine parses one line of trace_pipe. It returns ErrBlankLine for
 // lines without content and an error naming the line for anything else it
 // cannot read. A task name that holds a newline splits its entry over
 // several lines; parseTraceLines puts them back together.
-func ParseTraceLine(s string) (TraceLine, error) {
+func ParseLine(s string) (Line, error) {
 	s = strings.TrimRight(s, "\r\n")
 	trimmed := strings.TrimSpace(s)
 	if trimmed == "" || strings.HasPrefix(trimmed, "#") {
-		return TraceLine{}, ErrBlankLine
+		return Line{}, ErrBlankLine
 	}
 	if m := traceLostRe.FindStringSubmatch(trimmed); m != nil {
 		cpu, _ := strconv.Atoi(m[1])
 		lost, err := strconv.ParseUint(m[2], 10, 64)
 		if err != nil {
-			return TraceLine{}, fmt.Errorf("trace line %q: %w", s, err)
+			return Line{}, fmt.Errorf("trace line %q: %w", s, err)
 		}
-		return TraceLine{CPU: cpu, Lost: lost}, nil
+		return Line{CPU: cpu, Lost: lost}, nil
 	}
 	if l, ok, err := parseColumns(s); ok {
 		return l, err
 	}
 	m := traceLineRe.FindStringSubmatch(s)
 	if m == nil {
-		return TraceLine{}, fmt.Errorf("trace line %q: not in trace_pipe format", s)
+		return Line{}, fmt.Errorf("trace line %q: not in trace_pipe format", s)
 	}
 	return traceFields(s, m[1], m[2:])
 }
 
 // parseColumns reads a line by the kernel's own layout: a task name padded
 // to taskColumns, '-', then the rest. It is exact where the pattern of
-// ParseTraceLine has to guess (a name may itself hold "-123 [000]"); ok is
+// ParseLine has to guess (a name may itself hold "-123 [000]"); ok is
 // false for lines not in that layout (hand-trimmed samples, a name split by
 // a newline).
-func parseColumns(s string) (l TraceLine, ok bool, err error) {
+func parseColumns(s string) (l Line, ok bool, err error) {
 	if len(s) <= taskColumns || s[taskColumns] != '-' {
-		return TraceLine{}, false, nil
+		return Line{}, false, nil
 	}
 	task := strings.TrimLeft(s[:taskColumns], " ")
 	m := traceRestRe.FindStringSubmatch(s[taskColumns+1:])
 	if task == "" || m == nil {
-		return TraceLine{}, false, nil
+		return Line{}, false, nil
 	}
 	l, err = traceFields(s, task, m[1:])
 	return l, true, err
 }
 
-// traceFields fills a TraceLine from the task name and the submatches of
+// traceFields fills a Line from the task name and the submatches of
 // the fields after it: pid, tgid, cpu, flags, time, message.
-func traceFields(s, task string, m []string) (TraceLine, error) {
-	var l TraceLine
+func traceFields(s, task string, m []string) (Line, error) {
+	var l Line
 	l.Task = task
 	l.PID, _ = strconv.Atoi(m[0])
 	if m[1] != "" && m[1][0] != '-' {
@@ -118,7 +122,7 @@ func traceFields(s, task string, m []string) (TraceLine, error) {
 	secs, frac, _ := strings.Cut(m[4], ".")
 	sec, err := strconv.ParseInt(secs, 10, 64)
 	if err != nil {
-		return TraceLine{}, fmt.Errorf("trace line %q: timestamp: %w", s, err)
+		return Line{}, fmt.Errorf("trace line %q: timestamp: %w", s, err)
 	}
 	// The fraction has 6 digits (µs) by default, 9 with some clocks.
 	for len(frac) < 9 {
@@ -126,7 +130,7 @@ func traceFields(s, task string, m []string) (TraceLine, error) {
 	}
 	nsec, err := strconv.ParseInt(frac[:9], 10, 64)
 	if err != nil {
-		return TraceLine{}, fmt.Errorf("trace line %q: timestamp: %w", s, err)
+		return Line{}, fmt.Errorf("trace line %q: timestamp: %w", s, err)
 	}
 	l.Time = time.Duration(sec)*time.Second + time.Duration(nsec)
 	l.Message = traceMsgPrefixRe.ReplaceAllString(m[5], "")
@@ -143,19 +147,19 @@ func traceFields(s, task string, m []string) (TraceLine, error) {
 // the kernel pads names to taskColumns, the tail is joined with the lines
 // before it when together they fill exactly those columns; so the entry
 // comes back whole, with its true name, and forges no line.
-func parseTraceLines(lines []string) []TraceLine {
-	var out []TraceLine
+func parseTraceLines(lines []string) []Line {
+	var out []Line
 	var held []string // lines not parsed (yet): the head of a split entry, or noise
 	release := func() {
 		for _, h := range held {
-			if _, err := ParseTraceLine(h); !errors.Is(err, ErrBlankLine) {
-				out = append(out, TraceLine{Message: h})
+			if _, err := ParseLine(h); !errors.Is(err, ErrBlankLine) {
+				out = append(out, Line{Message: h})
 			}
 		}
 		held = nil
 	}
 	for _, line := range lines {
-		l, err := ParseTraceLine(line)
+		l, err := ParseLine(line)
 		if err != nil {
 			held = append(held, line)
 			continue
@@ -179,13 +183,13 @@ func parseTraceLines(lines []string) []TraceLine {
 	return out
 }
 
-// tracePipe reads trace_pipe line by line. The pipe is consumed: a line read
+// Pipe reads trace_pipe line by line. The pipe is consumed: a line read
 // here is gone for every other reader on the machine.
-type tracePipe struct {
+type Pipe struct {
 	f *os.File
 }
 
-func openTracePipe() (*tracePipe, error) {
+func Open() (*Pipe, error) {
 	dir, err := kernel.TraceFS()
 	if err != nil {
 		return nil, err
@@ -198,13 +202,13 @@ func openTracePipe() (*tracePipe, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open trace pipe: %w", err)
 	}
-	return &tracePipe{f: f}, nil
+	return &Pipe{f: f}, nil
 }
 
-// ErrTracePipeBusy: another process reads the trace pipe. Since Linux 6.5
+// ErrBusy: another process reads the trace pipe. Since Linux 6.5
 // the kernel lets one process at a time open it (EBUSY for the others);
 // before, readers took lines from each other.
-var ErrTracePipeBusy = errors.New("another reader holds it (the kernel allows one at a time)")
+var ErrBusy = errors.New("another reader holds it (the kernel allows one at a time)")
 
 // tracePipeReader is a process that has a trace pipe open.
 type tracePipeReader struct {
@@ -215,13 +219,13 @@ type tracePipeReader struct {
 // errTracePipeBusy names the readers found, or says none was visible.
 func errTracePipeBusy(path string, readers []tracePipeReader) error {
 	if len(readers) == 0 {
-		return fmt.Errorf("open %s: %w; its reader is not visible in /proc here: stop it and try again", path, ErrTracePipeBusy)
+		return fmt.Errorf("open %s: %w; its reader is not visible in /proc here: stop it and try again", path, ErrBusy)
 	}
 	var names []string
 	for _, r := range readers {
 		names = append(names, fmt.Sprintf("PID %d (%q)", r.PID, r.Comm))
 	}
-	return fmt.Errorf("open %s: %w: %s; stop it and try again", path, ErrTracePipeBusy, strings.Join(names, ", "))
+	return fmt.Errorf("open %s: %w: %s; stop it and try again", path, ErrBusy, strings.Join(names, ", "))
 }
 
 // tracePipeReaders lists the processes under procDir, other than self,
@@ -270,7 +274,7 @@ func isTracePipe(target string) bool {
 // buffer can be as small as 7 KiB per CPU (buffer_size_kb), a few dozen
 // lines. Lines that cannot be parsed are passed on with only
 // Message set, so that nothing the kernel printed is hidden.
-func (p *tracePipe) run(out chan<- []TraceLine, stop <-chan struct{}) error {
+func (p *Pipe) Run(out chan<- []Line, stop <-chan struct{}) error {
 	buf := make([]byte, 64*1024)
 	var partial []byte // a line cut by the end of a read
 	for {
@@ -316,4 +320,4 @@ func (p *tracePipe) run(out chan<- []TraceLine, stop <-chan struct{}) error {
 }
 
 // close ends a blocked read in run.
-func (p *tracePipe) close() error { return p.f.Close() }
+func (p *Pipe) Close() error { return p.f.Close() }

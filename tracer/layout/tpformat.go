@@ -1,4 +1,4 @@
-package tracer
+package layout
 
 import (
 	"fmt"
@@ -136,19 +136,19 @@ func fieldDecl(f tracepointField) string {
 	return fmt.Sprintf("unsigned char %s[%d]", f.name, f.size)
 }
 
-// tracepointStructs declares the argument structs of the tracepoint probes
-// from the running kernel's format files.
-func tracepointStructs(probes []Probe) (string, error) {
+// TracepointStructs declares the argument structs of the tracepoints
+// (CATEGORY:EVENT) from the running kernel's format files.
+func TracepointStructs(tracepoints []string) (string, error) {
 	var b strings.Builder
 	done := map[string]bool{}
-	for _, p := range probes {
-		if p.Kind != Tracepoint || done[p.Target] {
+	for _, tp := range tracepoints {
+		if done[tp] {
 			continue
 		}
-		done[p.Target] = true
-		cat, event, ok := strings.Cut(p.Target, ":")
+		done[tp] = true
+		cat, event, ok := strings.Cut(tp, ":")
 		if !ok {
-			return "", fmt.Errorf("tracepoint %q: want CATEGORY:EVENT", p.Target)
+			return "", fmt.Errorf("tracepoint %q: want CATEGORY:EVENT", tp)
 		}
 		dir, err := kernel.TraceFS()
 		if err != nil {
@@ -157,11 +157,11 @@ func tracepointStructs(probes []Probe) (string, error) {
 		path := filepath.Join(dir, "events", cat, event, "format")
 		text, err := os.ReadFile(path)
 		if err != nil {
-			return "", fmt.Errorf("tracepoint %s: %w", p.Target, err)
+			return "", fmt.Errorf("tracepoint %s: %w", tp, err)
 		}
 		fields, err := parseTracepointFormat(string(text))
 		if err != nil {
-			return "", fmt.Errorf("tracepoint %s: %s: %w", p.Target, path, err)
+			return "", fmt.Errorf("tracepoint %s: %s: %w", tp, path, err)
 		}
 		s, err := tracepointStruct(cat, event, fields)
 		if err != nil {

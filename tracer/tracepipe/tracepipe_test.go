@@ -1,4 +1,4 @@
-package tracer
+package tracepipe
 
 import (
 	"errors"
@@ -15,59 +15,59 @@ func TestParseTraceLine(t *testing.T) {
 	tests := []struct {
 		name string
 		line string
-		want TraceLine
+		want Line
 	}{
 		{
 			name: "4.x kernel, 4-char flags, empty event name",
 			line: "              nc-4940  [000] d... 22666.991714: : Hello World!\n",
-			want: TraceLine{Task: "nc", PID: 4940, CPU: 0, Flags: "d...", Time: 22666*time.Second + 991714*time.Microsecond, Message: "Hello World!"},
+			want: Line{Task: "nc", PID: 4940, CPU: 0, Flags: "d...", Time: 22666*time.Second + 991714*time.Microsecond, Message: "Hello World!"},
 		},
 		{
 			name: "5.13+ kernel, 5-char flags, bpf_trace_printk prefix",
 			line: "            curl-1234    [001] d..31  1234.567890: bpf_trace_printk: listen4 addr=7f000001 port=4242 backlog=1",
-			want: TraceLine{Task: "curl", PID: 1234, CPU: 1, Flags: "d..31", Time: 1234*time.Second + 567890*time.Microsecond, Message: "listen4 addr=7f000001 port=4242 backlog=1"},
+			want: Line{Task: "curl", PID: 1234, CPU: 1, Flags: "d..31", Time: 1234*time.Second + 567890*time.Microsecond, Message: "listen4 addr=7f000001 port=4242 backlog=1"},
 		},
 		{
 			name: "unknown task name",
 			line: "           <...>-77      [003] ....1   12.000001: bpf_trace_printk: hi",
-			want: TraceLine{Task: "<...>", PID: 77, CPU: 3, Flags: "....1", Time: 12*time.Second + time.Microsecond, Message: "hi"},
+			want: Line{Task: "<...>", PID: 77, CPU: 3, Flags: "....1", Time: 12*time.Second + time.Microsecond, Message: "hi"},
 		},
 		{
 			name: "task name with dashes and spaces",
 			line: " kworker/u4:2-my task-901 [010] dN.h2 5.5: bpf_trace_printk: x=1",
-			want: TraceLine{Task: "kworker/u4:2-my task", PID: 901, CPU: 10, Flags: "dN.h2", Time: 5*time.Second + 500*time.Millisecond, Message: "x=1"},
+			want: Line{Task: "kworker/u4:2-my task", PID: 901, CPU: 10, Flags: "dN.h2", Time: 5*time.Second + 500*time.Millisecond, Message: "x=1"},
 		},
 		{
 			name: "TGID column (record-tgid option)",
 			line: "            nc-4941  (   4940) [000] d... 22666.991714: bpf_trace_printk: m",
-			want: TraceLine{Task: "nc", PID: 4941, TGID: 4940, CPU: 0, Flags: "d...", Time: 22666*time.Second + 991714*time.Microsecond, Message: "m"},
+			want: Line{Task: "nc", PID: 4941, TGID: 4940, CPU: 0, Flags: "d...", Time: 22666*time.Second + 991714*time.Microsecond, Message: "m"},
 		},
 		{
 			name: "TGID unknown",
 			line: "            nc-4941  (-------) [000] d... 1.000000: bpf_trace_printk: m",
-			want: TraceLine{Task: "nc", PID: 4941, CPU: 0, Flags: "d...", Time: time.Second, Message: "m"},
+			want: Line{Task: "nc", PID: 4941, CPU: 0, Flags: "d...", Time: time.Second, Message: "m"},
 		},
 		{
 			name: "old kernel: program address as event name",
 			line: "              nc-5020  [000] d... 25497.154070: 0x00000001: Listening with with up to 1 pending connections!",
-			want: TraceLine{Task: "nc", PID: 5020, CPU: 0, Flags: "d...", Time: 25497*time.Second + 154070*time.Microsecond, Message: "Listening with with up to 1 pending connections!"},
+			want: Line{Task: "nc", PID: 5020, CPU: 0, Flags: "d...", Time: 25497*time.Second + 154070*time.Microsecond, Message: "Listening with with up to 1 pending connections!"},
 		},
 		{
 			name: "nanosecond clock",
 			line: "  a-1 [000] d.... 3.123456789: bpf_trace_printk: ns",
-			want: TraceLine{Task: "a", PID: 1, CPU: 0, Flags: "d....", Time: 3*time.Second + 123456789, Message: "ns"},
+			want: Line{Task: "a", PID: 1, CPU: 0, Flags: "d....", Time: 3*time.Second + 123456789, Message: "ns"},
 		},
 		{
 			name: "lost events",
 			line: "CPU:1 [LOST 123 EVENTS]",
-			want: TraceLine{CPU: 1, Lost: 123},
+			want: Line{CPU: 1, Lost: 123},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseTraceLine(tt.line)
+			got, err := ParseLine(tt.line)
 			if err != nil {
-				t.Fatalf("ParseTraceLine: %v", err)
+				t.Fatalf("ParseLine: %v", err)
 			}
 			if got != tt.want {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
@@ -78,14 +78,14 @@ func TestParseTraceLine(t *testing.T) {
 
 func TestParseTraceLineBlankAndBad(t *testing.T) {
 	for _, line := range []string{"", "\n", "   \n", "# tracer: nop\n", "#                              _-----=> irqs-off"} {
-		if _, err := ParseTraceLine(line); !errors.Is(err, ErrBlankLine) {
-			t.Errorf("ParseTraceLine(%q): %v, want ErrBlankLine", line, err)
+		if _, err := ParseLine(line); !errors.Is(err, ErrBlankLine) {
+			t.Errorf("ParseLine(%q): %v, want ErrBlankLine", line, err)
 		}
 	}
 	for _, line := range []string{"garbage", "nc-12 [000] d... notatime: x", "CPU:x [LOST 1 EVENTS]"} {
-		_, err := ParseTraceLine(line)
+		_, err := ParseLine(line)
 		if err == nil || errors.Is(err, ErrBlankLine) {
-			t.Errorf("ParseTraceLine(%q): %v, want a parse error", line, err)
+			t.Errorf("ParseLine(%q): %v, want a parse error", line, err)
 		}
 	}
 }
@@ -94,7 +94,7 @@ func FuzzParseTraceLine(f *testing.F) {
 	f.Add("            curl-1234    [001] d..31  1234.567890: bpf_trace_printk: hi")
 	f.Add("CPU:1 [LOST 123 EVENTS]")
 	f.Fuzz(func(t *testing.T, s string) {
-		ParseTraceLine(s) // must not panic
+		ParseLine(s) // must not panic
 	})
 }
 
@@ -126,7 +126,7 @@ func TestTracePipeReaders(t *testing.T) {
 		t.Errorf("tracePipeReaders = %+v, want %+v", got, want)
 	}
 	err := errTracePipeBusy("/sys/kernel/tracing/trace_pipe", got)
-	if msg := err.Error(); !errors.Is(err, ErrTracePipeBusy) || msg != `open /sys/kernel/tracing/trace_pipe: another reader holds it (the kernel allows one at a time): PID 123 ("cat"), PID 456 ("per cpu"); stop it and try again` {
+	if msg := err.Error(); !errors.Is(err, ErrBusy) || msg != `open /sys/kernel/tracing/trace_pipe: another reader holds it (the kernel allows one at a time): PID 123 ("cat"), PID 456 ("per cpu"); stop it and try again` {
 		t.Errorf("message %q", msg)
 	}
 }
@@ -139,40 +139,40 @@ func TestTracePipeReaders(t *testing.T) {
 func TestParseTraceLinesSplitNames(t *testing.T) {
 	const rest = "-4321    [001] d..31  100.000001: bpf_trace_printk: evtrace-abc listen4 addr=7f000001 port=80 backlog=5"
 	entry := func(comm string) string { return fmt.Sprintf("%16s", comm) + rest }
-	want := func(comm string) TraceLine {
-		return TraceLine{Task: comm, PID: 4321, CPU: 1, Flags: "d..31", Time: 100*time.Second + time.Microsecond,
+	want := func(comm string) Line {
+		return Line{Task: comm, PID: 4321, CPU: 1, Flags: "d..31", Time: 100*time.Second + time.Microsecond,
 			Message: "evtrace-abc listen4 addr=7f000001 port=80 backlog=5"}
 	}
 	tests := []struct {
 		name  string
 		lines []string
-		want  []TraceLine
+		want  []Line
 	}{
-		{"plain", []string{entry("nc")}, []TraceLine{want("nc")}},
-		{"one newline", strings.Split(entry("ev\nil"), "\n"), []TraceLine{want("ev\nil")}},
-		{"newline first", strings.Split(entry("\nabc"), "\n"), []TraceLine{want("\nabc")}},
-		{"newline last", strings.Split(entry("abc\n"), "\n"), []TraceLine{want("abc\n")}},
-		{"several newlines, 15 bytes", strings.Split(entry("a\n\nb\nc-1 [0] 1."), "\n"), []TraceLine{want("a\n\nb\nc-1 [0] 1.")}},
-		{"carriage return kept", strings.Split(entry("x\r\ny"), "\n"), []TraceLine{want("x\r\ny")}},
+		{"plain", []string{entry("nc")}, []Line{want("nc")}},
+		{"one newline", strings.Split(entry("ev\nil"), "\n"), []Line{want("ev\nil")}},
+		{"newline first", strings.Split(entry("\nabc"), "\n"), []Line{want("\nabc")}},
+		{"newline last", strings.Split(entry("abc\n"), "\n"), []Line{want("abc\n")}},
+		{"several newlines, 15 bytes", strings.Split(entry("a\n\nb\nc-1 [0] 1."), "\n"), []Line{want("a\n\nb\nc-1 [0] 1.")}},
+		{"carriage return kept", strings.Split(entry("x\r\ny"), "\n"), []Line{want("x\r\ny")}},
 		{
 			// The name holds what looks like a whole header: the entry is
 			// still put back together at the kernel's columns.
 			"fake header in the name",
 			strings.Split(entry("\n-1 [0] 2.0:"), "\n"),
-			[]TraceLine{want("\n-1 [0] 2.0:")},
+			[]Line{want("\n-1 [0] 2.0:")},
 		},
 		{
 			"noise before a split entry stays apart",
 			append([]string{"garbage", ""}, strings.Split(entry("p\nq"), "\n")...),
-			[]TraceLine{{Message: "garbage"}, want("p\nq")},
+			[]Line{{Message: "garbage"}, want("p\nq")},
 		},
 		{
 			"entries on both sides",
 			append(append([]string{entry("a")}, strings.Split(entry("b\nc"), "\n")...), entry("d")),
-			[]TraceLine{want("a"), want("b\nc"), want("d")},
+			[]Line{want("a"), want("b\nc"), want("d")},
 		},
-		{"lone head", []string{"           ab"}, []TraceLine{{Message: "           ab"}}},
-		{"lost events", []string{"CPU:1 [LOST 3 EVENTS]"}, []TraceLine{{CPU: 1, Lost: 3}}},
+		{"lone head", []string{"           ab"}, []Line{{Message: "           ab"}}},
+		{"lost events", []string{"CPU:1 [LOST 3 EVENTS]"}, []Line{{CPU: 1, Lost: 3}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,7 +193,7 @@ func TestParseTraceLinesSplitNames(t *testing.T) {
 // gets its true name and PID, whatever the name holds.
 func TestParseTraceLineNameLikeHeader(t *testing.T) {
 	line := fmt.Sprintf("%16s", "x-9 [7] 1.0: y") + "-4321    [001] d..31  100.000001: bpf_trace_printk: m"
-	got, err := ParseTraceLine(line)
+	got, err := ParseLine(line)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package tracer
+package layout
 
 import (
 	"encoding/binary"
