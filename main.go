@@ -24,6 +24,7 @@ import (
 	"github.com/evtrace/evtrace/output"
 	"github.com/evtrace/evtrace/tracer"
 	"github.com/evtrace/evtrace/tracer/kernel"
+	"github.com/evtrace/evtrace/tracer/perf"
 	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
 
@@ -441,14 +442,14 @@ func reportStale(stderr io.Writer, s interface {
 // perfFlags tune the perf rings, for the commands that read them.
 func perfFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "perf-pages", Value: tracer.DefaultPerfPages, Usage: fmt.Sprintf("perf ring size per CPU, in `N` pages (a power of two, at most %d)", tracer.MaxPerfPages())},
+		&cli.IntFlag{Name: "perf-pages", Value: perf.DefaultPages, Usage: fmt.Sprintf("perf ring size per CPU, in `N` pages (a power of two, at most %d)", perf.MaxPages())},
 		&cli.IntFlag{Name: "perf-wakeup", Value: 0, Usage: "wake evtrace every `N` records (1 = every record, as bcc); 0: when a ring is a quarter full. Rings are read every 100ms anyway"},
 	}
 }
 
 func parsePerfFlags(c *cli.Context) (pages, wakeup int, err error) {
 	pages = c.Int("perf-pages")
-	if err := tracer.CheckPerfPages(pages); err != nil {
+	if err := perf.CheckPages(pages); err != nil {
 		return 0, 0, usagef("--perf-pages %w", err)
 	}
 	wakeup = c.Int("perf-wakeup")
@@ -456,7 +457,7 @@ func parsePerfFlags(c *cli.Context) (pages, wakeup int, err error) {
 	case wakeup < 0:
 		return 0, 0, usagef("--perf-wakeup %d: want 0 (a quarter ring) or a number of records", wakeup)
 	case wakeup == 0:
-		wakeup = tracer.WakeupWatermark
+		wakeup = perf.WakeupWatermark
 	}
 	return pages, wakeup, nil
 }

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 
+	"github.com/evtrace/evtrace/tracer/kernel"
 	"github.com/iovisor/gobpf/elf"
 )
 
@@ -20,7 +20,7 @@ type elfProgram struct {
 // loadELF loads object, sizing the perf maps (perfTables) for this
 // machine's CPUs; evtrace reads them with its own rings.
 func loadELF(object []byte, perfTables []string) (*elfProgram, error) {
-	cpus, err := possibleCPUs()
+	cpus, err := kernel.PossibleCPUs()
 	if err != nil {
 		return nil, err
 	}
@@ -55,20 +55,6 @@ func elfLoadError(err error) *LoadError {
 	}
 	log := strings.TrimSpace(s[len(m[0]):])
 	return &LoadError{Program: m[1], Err: errors.New(m[2]), Log: log, Verdict: verifierVerdict(log)}
-}
-
-// possibleCPUs is the size a perf map needs: one slot per CPU that may
-// ever come online.
-func possibleCPUs() (int, error) {
-	b, err := os.ReadFile("/sys/devices/system/cpu/possible")
-	if err != nil {
-		return 0, err
-	}
-	cpus, err := parseCPUList(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0, err
-	}
-	return cpus[len(cpus)-1] + 1, nil
 }
 
 // elfSection is the section gobpf/elf finds p's program in.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evtrace/evtrace/tracer/perf"
 	"github.com/evtrace/evtrace/tracer/testenv"
 	"golang.org/x/sys/unix"
 )
@@ -76,11 +77,11 @@ type exactCase struct {
 var (
 	exactPerfCases = []exactCase{
 		{"max", exactCalls, 0, 8},
-		{"paced", exactCalls, 250_000, DefaultPerfPages},
+		{"paced", exactCalls, 250_000, perf.DefaultPages},
 	}
 	exactListenCases = []exactCase{
 		{"max", exactCalls, 0, 8},
-		{"paced", 200_000, 50_000, DefaultPerfPages},
+		{"paced", 200_000, 50_000, perf.DefaultPages},
 	}
 )
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/evtrace/evtrace/tracer/headers"
 	"github.com/evtrace/evtrace/tracer/kernel"
+	"github.com/evtrace/evtrace/tracer/perf"
 	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
 
@@ -52,11 +53,6 @@ type Probe struct {
 	Program string // name of the C function in the source
 }
 
-// DefaultPerfPages is the size of each per-CPU perf ring, in pages. bcc uses
-// 8; 64 (256 KiB with 4 KiB pages) rides out bursts of listen() calls and
-// of cheaper events without loss.
-const DefaultPerfPages = 64
-
 // Spec describes a BPF program to compile, load and attach.
 type Spec struct {
 	Name       string   // for messages, e.g. "listen.c"
@@ -65,8 +61,8 @@ type Spec struct {
 	Probes     []Probe
 	PerfTables []string // BPF_PERF_OUTPUT tables to read
 	TracePipe  bool     // read bpf_trace_printk output from trace_pipe
-	PerfPages  int      // pages per CPU for each perf ring (power of two, at most MaxPerfPages); 0: DefaultPerfPages
-	PerfWakeup int      // records per reader wakeup, or WakeupWatermark; 0: DefaultPerfWakeup
+	PerfPages  int      // pages per CPU for each perf ring (power of two, at most perf.MaxPages); 0: perf.DefaultPages
+	PerfWakeup int      // records per reader wakeup, or perf.WakeupWatermark; 0: perf.DefaultWakeup
 	// TraceToken, when set, marks the program's own trace_pipe lines: each
 	// message starts with it and a space (the probe prints it; make one
 	// with NewTraceToken). Run passes on those lines without the token and
@@ -123,7 +119,7 @@ type Session struct {
 	headers headers.Tree
 	prog    program
 	backend BackendReport
-	readers []*perfReader
+	readers []*perf.Reader
 	pipe    *tracepipe.Pipe
 
 	probes   []Probe  // attached
@@ -147,12 +143,12 @@ type Session struct {
 // probes and opens its outputs. Nothing is left attached when it fails.
 func Open(spec Spec) (*Session, error) {
 	if spec.PerfPages == 0 {
-		spec.PerfPages = DefaultPerfPages
+		spec.PerfPages = perf.DefaultPages
 	}
-	if err := CheckPerfPages(spec.PerfPages); err != nil {
+	if err := perf.CheckPages(spec.PerfPages); err != nil {
 		return nil, fmt.Errorf("perf buffer pages %w", err)
 	}
-	if err := checkPerfMemory(spec.PerfPages); err != nil {
+	if err := perf.CheckMemory(spec.PerfPages); err != nil {
 		return nil, fmt.Errorf("perf buffer: %w", err)
 	}
 	if err := kernel.CheckRoot(); err != nil {
@@ -289,7 +285,7 @@ func (s *Session) Probes() []Probe { return s.probes }
 func (s *Session) PerfTables() []string {
 	names := make([]string, len(s.readers))
 	for i, r := range s.readers {
-		names[i] = r.table
+		names[i] = r.Table()
 	}
 	return names
 }
@@ -369,9 +365,9 @@ func (s *Session) openPerf(name string) error {
 	}
 	wakeup := s.spec.PerfWakeup
 	if wakeup == 0 {
-		wakeup = DefaultPerfWakeup
+		wakeup = perf.DefaultWakeup
 	}
-	r, err := openPerfReader(name, fd, s.spec.PerfPages, wakeup)
+	r, err := perf.Open(name, fd, s.spec.PerfPages, wakeup)
 	if err != nil {
 		return err
 	}
@@ -402,13 +398,13 @@ func (s *Session) Run(ctx context.Context, h Handler) error {
 	}()
 
 	var wg sync.WaitGroup
-	batches := make(chan *perfBatch, 2*len(s.readers))
+	batches := make(chan *perf.Batch, 2*len(s.readers))
 	readErr := make(chan error, len(s.readers)+1)
 	for _, r := range s.readers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := r.run(batches); err != nil {
+			if err := r.Run(batches); err != nil {
 				readErr <- err
 			}
 		}()
@@ -429,15 +425,15 @@ func (s *Session) Run(ctx context.Context, h Handler) error {
 			h.Flush()
 		}
 	}
-	deliver := func(b *perfBatch) {
-		if b.lost > 0 && h.Lost != nil {
-			h.Lost(b.r.table, b.lost)
+	deliver := func(b *perf.Batch) {
+		if b.Lost() > 0 && h.Lost != nil {
+			h.Lost(b.Table(), b.Lost())
 		}
 		if h.Sample != nil {
-			table := b.r.table
-			b.each(func(data []byte) { h.Sample(table, data) })
+			table := b.Table()
+			b.Each(func(data []byte) { h.Sample(table, data) })
 		}
-		b.release()
+		b.Release()
 	}
 	traces := func(ls []tracepipe.Line) {
 		for _, l := range ls {
@@ -482,7 +478,7 @@ loop:
 
 	close(stop)
 	for _, r := range s.readers {
-		r.interrupt()
+		r.Interrupt()
 	}
 	if s.pipe != nil {
 		s.pipe.Close()
@@ -497,13 +493,13 @@ loop:
 	}
 	exact := true
 	for _, r := range s.readers {
-		unreported, ok, err := r.finish(deliver)
+		unreported, ok, err := r.Finish(deliver)
 		if err != nil && runErr == nil {
 			runErr = err
 		}
 		exact = exact && ok
 		if unreported > 0 && h.Lost != nil {
-			h.Lost(r.table, unreported)
+			h.Lost(r.Table(), unreported)
 		}
 	}
 	s.mu.Lock()
@@ -553,8 +549,8 @@ func (s *Session) Close() error {
 		<-s.fillDone
 	}
 	for _, r := range s.readers {
-		r.interrupt()
-		r.close()
+		r.Interrupt()
+		r.Close()
 	}
 	if s.pipe != nil {
 		s.pipe.Close()

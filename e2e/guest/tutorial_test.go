@@ -9,16 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evtrace/evtrace/tracer/kernel"
 	"golang.org/x/sys/unix"
-
-	"github.com/evtrace/evtrace/tracer"
 )
 
 // TestTutorial runs each tutorial step against a real listener. Steps 1-4
 // read the trace pipe, which has one reader for the machine, so they run one
 // after another; step 5 (perf) runs beside step 1.
 func TestTutorial(t *testing.T) {
-	if !tracer.KprobesSupported() {
+	if !kernel.KprobesSupported() {
 		t.Fatal("the tutorial's steps are kprobes, and this kernel has none: TestTutorial runs in the VM")
 	}
 	// Not /proc/self: TestListen left a thread in another namespace, and

@@ -21,7 +21,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/evtrace/evtrace/tracer"
+	"github.com/evtrace/evtrace/tracer/headers"
+	"github.com/evtrace/evtrace/tracer/kernel"
 )
 
 type consumer struct {
@@ -57,9 +58,9 @@ func main() {
 	// bcc's Python finds headers only where libbcc looks; on a kernel
 	// without its own, give it the tree evtrace would use.
 	pyEnv := os.Environ()
-	if rel, err := tracer.KernelRelease(); err == nil {
-		if _, err := tracer.FindHeaders(tracer.HeaderSearch{Env: os.Getenv("BCC_KERNEL_SOURCE"), Release: rel}); err != nil {
-			if h, err := tracer.OtherReleaseHeaders("/lib/modules", rel, tracer.DefaultHeadersCache); err == nil {
+	if rel, err := kernel.Release(); err == nil {
+		if _, err := headers.Find(headers.Search{Env: os.Getenv("BCC_KERNEL_SOURCE"), Release: rel}); err != nil {
+			if h, err := headers.OtherRelease("/lib/modules", rel, headers.DefaultCache); err == nil {
 				pyEnv = append(pyEnv, "BCC_KERNEL_SOURCE="+h.Dir)
 			}
 		}

@@ -1,6 +1,9 @@
 package kernel
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestStaleKprobeNames(t *testing.T) {
 	for line, want := range map[string]string{
@@ -17,6 +20,27 @@ func TestStaleKprobeNames(t *testing.T) {
 		}
 		if got != want {
 			t.Errorf("%q: pid %q, want %q", line, got, want)
+		}
+	}
+}
+
+func TestParseCPUList(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []int
+	}{
+		{"0", []int{0}},
+		{"0-3", []int{0, 1, 2, 3}},
+		{"0,2-3,7", []int{0, 2, 3, 7}},
+	} {
+		got, err := parseCPUList(tc.in)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("parseCPUList(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "x", "3-1", "1-", "-1"} {
+		if got, err := parseCPUList(bad); err == nil {
+			t.Errorf("parseCPUList(%q) = %v, want an error", bad, got)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package tracer
+package perf
 
 import (
 	"bufio"
@@ -6,35 +6,42 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/evtrace/evtrace/tracer/kernel"
 )
 
-// MaxPerfRingBytes bounds one perf ring (one per CPU and table): 256 MiB,
+// DefaultPages is the size of each per-CPU perf ring, in pages. bcc uses
+// 8; 64 (256 KiB with 4 KiB pages) rides out bursts of listen() calls and
+// of cheaper events without loss.
+const DefaultPages = 64
+
+// MaxRingBytes bounds one perf ring (one per CPU and table): 256 MiB,
 // 65536 pages of 4 KiB. The kernel allocates a ring's pages when it is
 // mapped and keeps them while it is open; it refuses rings of more than
 // about 2^19 pages, and a wakeup watermark (a quarter ring) must fit in 32
 // bits. Rings past a few MiB only absorb longer stalls of the reader.
-const MaxPerfRingBytes = 256 << 20
+const MaxRingBytes = 256 << 20
 
-// MaxPerfPages is the most pages a perf ring may have with this machine's
+// MaxPages is the most pages a perf ring may have with this machine's
 // page size.
-func MaxPerfPages() int { return MaxPerfRingBytes / os.Getpagesize() }
+func MaxPages() int { return MaxRingBytes / os.Getpagesize() }
 
-// CheckPerfPages reports a perf ring size, in pages per CPU, that evtrace
+// CheckPages reports a perf ring size, in pages per CPU, that evtrace
 // does not use: not a power of two (the kernel's rule), or more than
-// MaxPerfPages.
-func CheckPerfPages(pages int) error {
-	if max := MaxPerfPages(); pages < 1 || pages > max || pages&(pages-1) != 0 {
-		return fmt.Errorf("%d: want a power of two from 1 to %d (a ring of at most %d MiB per CPU)", pages, max, MaxPerfRingBytes>>20)
+// MaxPages.
+func CheckPages(pages int) error {
+	if max := MaxPages(); pages < 1 || pages > max || pages&(pages-1) != 0 {
+		return fmt.Errorf("%d: want a power of two from 1 to %d (a ring of at most %d MiB per CPU)", pages, max, MaxRingBytes>>20)
 	}
 	return nil
 }
 
-// checkPerfMemory refuses rings that would take more than half of the
+// CheckMemory refuses rings that would take more than half of the
 // machine's memory for one table: the kernel allocates them up front.
-func checkPerfMemory(pages int) error {
-	cpus, err := onlineCPUs()
+func CheckMemory(pages int) error {
+	cpus, err := kernel.OnlineCPUs()
 	if err != nil {
-		return nil // openPerfReader reports it
+		return nil // Open reports it
 	}
 	total, err := memTotal("/proc/meminfo")
 	if err != nil {

@@ -1,45 +1,23 @@
-package tracer
+package perf
 
 import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"testing"
 
 	"golang.org/x/sys/unix"
 )
 
-func TestParseCPUList(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want []int
-	}{
-		{"0", []int{0}},
-		{"0-3", []int{0, 1, 2, 3}},
-		{"0,2-3,7", []int{0, 2, 3, 7}},
-	} {
-		got, err := parseCPUList(tc.in)
-		if err != nil || !slices.Equal(got, tc.want) {
-			t.Errorf("parseCPUList(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
-		}
-	}
-	for _, bad := range []string{"", "x", "3-1", "1-", "-1"} {
-		if got, err := parseCPUList(bad); err == nil {
-			t.Errorf("parseCPUList(%q) = %v, want an error", bad, got)
-		}
-	}
-}
-
 // fakeRing is a perf ring in Go memory that a test writes records into as
 // the kernel would.
 type fakeRing struct {
-	ring *perfRing
+	ring *cpuRing
 	head uint64
 }
 
 func newFakeRing(size int) *fakeRing {
-	return &fakeRing{ring: &perfRing{meta: new(unix.PerfEventMmapPage), data: make([]byte, size)}}
+	return &fakeRing{ring: &cpuRing{meta: new(unix.PerfEventMmapPage), data: make([]byte, size)}}
 }
 
 func (f *fakeRing) put(rec []byte) {
@@ -71,15 +49,15 @@ func lostRecord(n uint64) []byte {
 	return rec
 }
 
-func records(b *perfBatch) [][]byte {
+func records(b *Batch) [][]byte {
 	var out [][]byte
-	b.each(func(d []byte) { out = append(out, bytes.Clone(d)) })
+	b.Each(func(d []byte) { out = append(out, bytes.Clone(d)) })
 	return out
 }
 
 func TestPerfRingDrain(t *testing.T) {
 	f := newFakeRing(256)
-	b := &perfBatch{buf: make([]byte, 0, 4096)}
+	b := &Batch{buf: make([]byte, 0, 4096)}
 	var want [][]byte
 	// Enough records to wrap the 256-byte ring several times, of sizes
 	// that put headers and bodies across the end.
@@ -118,7 +96,7 @@ func TestPerfRingDrainStopsWhenBatchIsFull(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		f.put(sample(bytes.Repeat([]byte{byte(i)}, 40)))
 	}
-	b := &perfBatch{buf: make([]byte, 0, 100)} // room for two
+	b := &Batch{buf: make([]byte, 0, 100)} // room for two
 	if !f.ring.drain(b) {
 		t.Fatal("drain did not report a full batch")
 	}
@@ -145,7 +123,7 @@ func TestPerfRingDrainCorruptHeader(t *testing.T) {
 	binary.NativeEndian.PutUint32(bad, unix.PERF_RECORD_SAMPLE)
 	f.put(bad)
 	f.put(sample([]byte("after")))
-	b := &perfBatch{buf: make([]byte, 0, 1024)}
+	b := &Batch{buf: make([]byte, 0, 1024)}
 	f.ring.drain(b)
 	if got := records(b); len(got) != 1 || string(got[0]) != "ok" {
 		t.Errorf("records %q, want only the one before the corrupt header", got)
