@@ -6,7 +6,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/evtrace/evtrace/tracer"
+	"github.com/evtrace/evtrace/tracer/backend"
+	"github.com/evtrace/evtrace/tracer/elfobj"
+	"github.com/evtrace/evtrace/tracer/listen"
 	"github.com/evtrace/evtrace/tracer/trust"
 	"github.com/urfave/cli/v2"
 )
@@ -42,19 +44,19 @@ runs to come: they are compiled into the object.`,
 				if err != nil {
 					return err
 				}
-				if o.cfg.Backend == tracer.BackendBCC {
+				if o.cfg.Backend == backend.BCC {
 					return usagef("--backend bcc compiles at every start: nothing to compile ahead of time")
 				}
-				if o.cfg.Mode == tracer.ModeDebug {
+				if o.cfg.Mode == listen.ModeDebug {
 					return usagef("--mode debug compiles at every start (its lines carry a token made for each run): nothing to compile ahead of time")
 				}
 				mountTracing(c.App.ErrWriter)
-				plan, res, err := tracer.CompileListen(o.cfg)
+				plan, res, err := listen.BuildObject(o.cfg)
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(c.App.Writer, "%s\n", res.Path)
-				fmt.Fprintf(c.App.ErrWriter, "evtrace: listen (%s, %s offsets): %s\n", plan.Attach, plan.Offsets, res.Status)
+				fmt.Fprintf(c.App.ErrWriter, "evtrace: listen (%s, %s offsets): %s\n", plan.Strategy, plan.Offsets, res.Status)
 				return nil
 			},
 		}},
@@ -62,7 +64,7 @@ runs to come: they are compiled into the object.`,
 }
 
 func cacheCommand() *cli.Command {
-	dirFlag := &cli.StringFlag{Name: "cache-dir", Value: tracer.DefaultCacheDir, Usage: "the object cache `DIR`"}
+	dirFlag := &cli.StringFlag{Name: "cache-dir", Value: elfobj.DefaultCacheDir, Usage: "the object cache `DIR`"}
 	return &cli.Command{
 		Name:            "cache",
 		Usage:           "list or clear the elf backend's compiled objects",
@@ -82,7 +84,7 @@ func cacheCommand() *cli.Command {
 				Flags:        []cli.Flag{dirFlag},
 				OnUsageError: onUsageError,
 				Action: func(c *cli.Context) error {
-					cache := tracer.Cache{Dir: c.String("cache-dir")}
+					cache := elfobj.Cache{Dir: c.String("cache-dir")}
 					entries, err := cache.List()
 					if err != nil {
 						return err
@@ -109,7 +111,7 @@ func cacheCommand() *cli.Command {
 				Flags:        []cli.Flag{dirFlag},
 				OnUsageError: onUsageError,
 				Action: func(c *cli.Context) error {
-					cache := tracer.Cache{Dir: c.String("cache-dir")}
+					cache := elfobj.Cache{Dir: c.String("cache-dir")}
 					res, err := cache.Clear()
 					if errors.Is(err, trust.ErrUntrusted) {
 						return err

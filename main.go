@@ -22,8 +22,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/evtrace/evtrace/output"
-	"github.com/evtrace/evtrace/tracer"
+	"github.com/evtrace/evtrace/tracer/backend"
+	"github.com/evtrace/evtrace/tracer/bccbackend"
+	"github.com/evtrace/evtrace/tracer/elfbackend"
+	"github.com/evtrace/evtrace/tracer/elfobj"
 	"github.com/evtrace/evtrace/tracer/kernel"
+	"github.com/evtrace/evtrace/tracer/listen"
 	"github.com/evtrace/evtrace/tracer/perf"
 	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
@@ -85,11 +89,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 // output or the end of the loader's or the verifier's log.
 func printError(stderr io.Writer, err error) {
 	fmt.Fprintf(stderr, "evtrace: %v\n", err)
-	var ce *tracer.CompileError
+	var ce *backend.CompileError
 	if errors.As(err, &ce) && ce.Log != "" {
 		fmt.Fprintf(stderr, "compiler output:\n%s\n", ce.Log)
 	}
-	var le *tracer.LoadError
+	var le *backend.LoadError
 	if errors.As(err, &le) && le.Log != "" {
 		head, log := "loader output", le.LogTail(logTailLines)
 		if le.Verdict != "" {
@@ -143,6 +147,12 @@ func flagsFirst(args []string) []string {
 	}
 	out := append([]string{args[0], args[1]}, flags...)
 	return append(out, positional...)
+}
+
+// backends are what this binary compiles and loads programs with: libbcc
+// and, for objects compiled ahead of time, gobpf/elf.
+func backends() backend.Set {
+	return backend.Set{BCC: bccbackend.New(), ELF: elfbackend.New()}
 }
 
 // usageError marks bad flags and arguments (exit status 2).
@@ -233,13 +243,13 @@ func listenFlags() []cli.Flag {
 		&cli.StringFlag{Name: "kernel-source", Usage: "kernel headers tree `DIR` (passed to bcc as BCC_KERNEL_SOURCE)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say which kernel headers were used; if the kernel refuses the probe, print the verifier's whole log"},
 		&cli.StringFlag{Name: "backend", Value: "auto", Usage: "compile and load with `BACKEND`: auto, bcc (libbcc at every start) or elf (clang once, cached; gobpf/elf)"},
-		&cli.StringFlag{Name: "cache-dir", Value: tracer.DefaultCacheDir, Usage: "`DIR` where the elf backend keeps compiled objects"},
+		&cli.StringFlag{Name: "cache-dir", Value: elfobj.DefaultCacheDir, Usage: "`DIR` where the elf backend keeps compiled objects"},
 	}, perfFlags()...)
 }
 
 // listenOptions is what the listen flags say, validated.
 type listenOptions struct {
-	cfg       tracer.ListenConfig
+	cfg       listen.Config
 	format    output.Format
 	showNetNS bool
 	ebpf      bool
@@ -251,18 +261,18 @@ func parseListenFlags(c *cli.Context) (listenOptions, error) {
 	if c.NArg() > 0 {
 		return o, usagef("listen takes no arguments, got %q", c.Args().First())
 	}
-	mode, err := tracer.ParseMode(c.String("mode"))
+	mode, err := listen.ParseMode(c.String("mode"))
 	if err != nil {
 		return o, usageError{err}
 	}
 	if o.format, err = output.ParseFormat(c.String("output")); err != nil {
 		return o, usageError{err}
 	}
-	attach, err := tracer.ParseAttach(c.String("attach"))
+	attach, err := listen.ParseStrategy(c.String("attach"))
 	if err != nil {
 		return o, usageError{err}
 	}
-	offsets, err := tracer.ParseOffsetSource(c.String("offsets"))
+	offsets, err := listen.ParseOffsetSource(c.String("offsets"))
 	if err != nil {
 		return o, usageError{err}
 	}
@@ -278,21 +288,21 @@ func parseListenFlags(c *cli.Context) (listenOptions, error) {
 	if err != nil {
 		return o, err
 	}
-	backend, err := tracer.ParseBackend(c.String("backend"))
+	choice, err := backend.ParseChoice(c.String("backend"))
 	if err != nil {
 		return o, usageError{fmt.Errorf("--backend: %w", err)}
 	}
 	o.showNetNS = c.Bool("show-netns")
-	if o.showNetNS && mode == tracer.ModeDebug {
+	if o.showNetNS && mode == listen.ModeDebug {
 		return o, usagef("--show-netns needs --mode perf: bpf_trace_printk takes at most 3 arguments and the debug line has no room for the namespace")
 	}
-	if mode == tracer.ModeDebug && backend == tracer.BackendELF {
+	if mode == listen.ModeDebug && choice == backend.ELF {
 		return o, usagef("--backend elf needs --mode perf: debug mode's lines carry a token made for each run, so its probe is compiled by libbcc at every start (--backend bcc or auto)")
 	}
-	o.cfg = tracer.ListenConfig{
-		Mode: mode, Attach: attach, Offsets: offsets, PID: pid, NetNS: netns,
+	o.cfg = listen.Config{
+		Mode: mode, Strategy: attach, Offsets: offsets, PID: pid, NetNS: netns,
 		KernelSource: c.String("kernel-source"), PerfPages: pages, PerfWakeup: wakeup,
-		Backend: backend, CacheDir: c.String("cache-dir"),
+		Backend: choice, CacheDir: c.String("cache-dir"),
 	}
 	o.ebpf = c.Bool("ebpf")
 	o.verbose = c.Bool("verbose")
@@ -319,11 +329,11 @@ func listenAction(c *cli.Context) error {
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
 	mountTracing(stderr)
 	if o.ebpf {
-		plan, err := tracer.PlanListenSource(o.cfg)
+		plan, err := listen.PlanSource(o.cfg)
 		if err != nil {
 			return err
 		}
-		spec, err := tracer.ListenSpec(o.cfg, plan)
+		spec, err := listen.SessionSpec(o.cfg, plan)
 		if err != nil {
 			return err
 		}
@@ -334,7 +344,7 @@ func listenAction(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	opened := whileOpening(ctx, stop, stderr)
-	t, err := tracer.OpenListen(o.cfg)
+	t, err := listen.Open(backends(), o.cfg)
 	opened()
 	if err != nil {
 		if o.verbose {
@@ -344,7 +354,7 @@ func listenAction(c *cli.Context) error {
 	}
 	defer t.Close()
 	plan := t.Plan()
-	fmt.Fprintf(stderr, "evtrace: attached with %s (%s); struct offsets %s\n", plan.Attach, plan.AttachReason, plan.OffsetsReason)
+	fmt.Fprintf(stderr, "evtrace: attached with %s (%s); struct offsets %s\n", plan.Strategy, plan.StrategyReason, plan.OffsetsReason)
 	fmt.Fprintf(stderr, "evtrace: backend %s\n", t.Backend())
 	if o.verbose {
 		fmt.Fprintf(stderr, "evtrace: compiled against kernel headers %s\n", t.Headers().Desc)
@@ -352,8 +362,8 @@ func listenAction(c *cli.Context) error {
 	reportStale(stderr, t)
 
 	out := newSink(stdout, stop)
-	p := output.NewListenPrinter(out.w, o.format, o.showNetNS, plan.Attach.ReportsReturn())
-	if o.cfg.Mode == tracer.ModeDebug {
+	p := output.NewListenPrinter(out.w, o.format, o.showNetNS, plan.Strategy.ReportsReturn())
+	if o.cfg.Mode == listen.ModeDebug {
 		out.done(p.TraceHeader())
 	} else {
 		out.done(p.EventHeader())
@@ -361,8 +371,8 @@ func listenAction(c *cli.Context) error {
 	out.flush()
 	fmt.Fprintln(stderr, "evtrace: tracing listen() calls; Ctrl-C to stop")
 
-	runErr := t.Run(ctx, tracer.ListenHandler{
-		Event: func(e tracer.ListenEvent) { out.done(p.Event(e)) },
+	runErr := t.Run(ctx, listen.Handler{
+		Event: func(e listen.Event) { out.done(p.Event(e)) },
 		Trace: func(l tracepipe.Line) { out.done(p.Trace(l, t.WallTime(l.Time))) },
 		Lost: func(source string, n uint64) {
 			fmt.Fprintf(stderr, "evtrace: lost %d events (%s)\n", n, source)
@@ -378,7 +388,7 @@ func listenAction(c *cli.Context) error {
 }
 
 // summary is the last line of a run, on stderr.
-func summary(st tracer.Stats) string {
+func summary(st listen.Stats) string {
 	s := fmt.Sprintf("evtrace: %d events, %d lost", st.Events, st.Lost)
 	if !st.LossesExact {
 		s += " (this kernel, before Linux 6.0, does not report drops after a ring's last record: more may be lost)"

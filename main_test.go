@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evtrace/evtrace/tracer"
+	"github.com/evtrace/evtrace/tracer/backend"
 	"github.com/evtrace/evtrace/tracer/kernel"
 	"github.com/evtrace/evtrace/tracer/testenv"
 )
@@ -411,7 +411,7 @@ func TestVerifierLogPrinted(t *testing.T) {
 		fmt.Fprintf(&log, "%d: (07) r2 += 1\n", i)
 	}
 	log.WriteString("BPF program is too large. Processed 1000001 insn\nprocessed 1000001 insns (limit 1000000) max_states_per_insn 4 total_states 10104 peak_states 10104 mark_read 0")
-	le := &tracer.LoadError{Program: "tracepoint__syscalls__sys_enter_getppid", Err: syscall.E2BIG, Log: log.String(),
+	le := &backend.LoadError{Program: "tracepoint__syscalls__sys_enter_getppid", Err: syscall.E2BIG, Log: log.String(),
 		Verdict: "BPF program is too large. Processed 1000001 insn (processed 1000001 insns, limit 1000000)"}
 	var b bytes.Buffer
 	printError(&b, fmt.Errorf("attach: %w", le))

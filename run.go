@@ -15,9 +15,12 @@ import (
 
 	"github.com/evtrace/evtrace/output"
 	"github.com/evtrace/evtrace/probes"
-	"github.com/evtrace/evtrace/tracer"
+	"github.com/evtrace/evtrace/tracer/backend"
+	"github.com/evtrace/evtrace/tracer/conventions"
 	"github.com/evtrace/evtrace/tracer/kernel"
 	"github.com/evtrace/evtrace/tracer/layout"
+	"github.com/evtrace/evtrace/tracer/listen"
+	"github.com/evtrace/evtrace/tracer/session"
 	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
 
@@ -154,13 +157,13 @@ func runProgram(c *cli.Context, name, source string) error {
 		cflags = append(cflags, "-D"+d)
 	}
 	cflags = append(cflags, strings.Fields(c.String("cflags"))...)
-	var explicit []tracer.Probe
+	var explicit []backend.Probe
 	prefix := ""
 	for _, a := range c.StringSlice("attach") {
 		if prefix == "" {
-			prefix = tracer.SyscallPrefix(kernel.HasSymbol)
+			prefix = conventions.SyscallPrefix(kernel.HasSymbol)
 		}
-		p, err := tracer.ParseAttachSpec(a, prefix)
+		p, err := conventions.ParseAttachSpec(a, prefix)
 		if err != nil {
 			return usageError{err}
 		}
@@ -175,14 +178,14 @@ func runProgram(c *cli.Context, name, source string) error {
 	defer stop()
 	mountTracing(c.App.ErrWriter)
 	opened := whileOpening(ctx, stop, c.App.ErrWriter)
-	s, err := tracer.Open(tracer.Spec{
+	s, err := session.Open(backends(), session.Spec{
 		Name:         name,
 		Source:       source,
 		CFlags:       cflags,
 		Probes:       explicit,
 		AutoAttach:   true,
 		AutoPerf:     true,
-		TracePipe:    tracer.CallsTracePrintk(source),
+		TracePipe:    conventions.CallsTracePrintk(source),
 		PerfPages:    pages,
 		PerfWakeup:   wakeup,
 		KernelSource: c.String("kernel-source"),
@@ -226,7 +229,7 @@ func runProgram(c *cli.Context, name, source string) error {
 	}
 	out := newSink(stdout, stop)
 	p := output.NewRecordPrinter(out.w, format, s.PerfTables(), traceFmt)
-	printk := tracer.CallsTracePrintk(source)
+	printk := conventions.CallsTracePrintk(source)
 	// Without a perf table or bpf_trace_printk, what the program records
 	// stays in its maps: it still runs (its maps fill), but evtrace says so
 	// and prints no header for output that cannot come.
@@ -259,7 +262,7 @@ func runProgram(c *cli.Context, name, source string) error {
 			stop()
 		}
 	}
-	runErr := s.Run(ctx, tracer.Handler{
+	runErr := s.Run(ctx, session.Handler{
 		Sample: func(table string, data []byte) {
 			if (limit > 0 && events >= limit) || decodeErr != nil {
 				return
@@ -295,14 +298,14 @@ func runProgram(c *cli.Context, name, source string) error {
 	if silent {
 		fmt.Fprintln(stderr, "evtrace: detached; its maps were not printed")
 	} else {
-		fmt.Fprintln(stderr, summary(tracer.Stats{Events: events, Lost: lost, LossesExact: s.LossesExact()}))
+		fmt.Fprintln(stderr, summary(listen.Stats{Events: events, Lost: lost, LossesExact: s.LossesExact()}))
 	}
 	return errors.Join(runErr, closeErr, out.err)
 }
 
 // noOutputNote says that a program has no output evtrace run reads, and
 // where its results are instead.
-func noOutputNote(name string, maps []tracer.MapInfo) string {
+func noOutputNote(name string, maps []backend.MapInfo) string {
 	if len(maps) == 0 {
 		return name + " has no perf output, calls no bpf_trace_printk and has no maps: nothing it does can be printed"
 	}

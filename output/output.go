@@ -9,7 +9,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/evtrace/evtrace/tracer"
+	"github.com/evtrace/evtrace/tracer/listen"
 	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
 
@@ -88,7 +88,7 @@ type ListenJSON struct {
 }
 
 // Event prints one listen event.
-func (p *ListenPrinter) Event(e tracer.ListenEvent) error {
+func (p *ListenPrinter) Event(e listen.Event) error {
 	addr := ""
 	if e.Addr.IsValid() {
 		addr = e.Addr.String()

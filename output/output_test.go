@@ -10,14 +10,14 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/evtrace/evtrace/tracer"
+	"github.com/evtrace/evtrace/tracer/listen"
 	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
 
 var when = time.Date(2026, 11, 25, 10, 4, 5, 123456789, time.UTC)
 
-func events() []tracer.ListenEvent {
-	return []tracer.ListenEvent{
+func events() []listen.Event {
+	return []listen.Event{
 		{Time: when, PID: 4940, TID: 4941, Comm: "nc", NetNS: 4026531840, Family: 2, Backlog: 1, Addr: netip.MustParseAddr("127.0.0.1"), Port: 4242},
 		{Time: when, PID: 123456, TID: 123456, Comm: "a-very-long-name", NetNS: 4026532165, Family: 10, Backlog: 4096, Addr: netip.MustParseAddr("fe80::1234:5678:9abc:def0"), Port: 65535},
 	}

@@ -30,9 +30,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evtrace/evtrace/tracer/listen"
 	"golang.org/x/sys/unix"
-
-	"github.com/evtrace/evtrace/tracer"
 )
 
 // initialNetns is the test process's network namespace at start, before any
@@ -272,16 +271,16 @@ func bpfPrograms(t *testing.T) map[int]bpfProgram {
 // jsonRun is one evtrace listen -o json process and the strategy it must use.
 type jsonRun struct {
 	*evtrace
-	attach  tracer.Attach
-	offsets tracer.OffsetSource
+	attach  listen.Strategy
+	offsets listen.OffsetSource
 }
 
 // kprobesOf is how many kprobes on inet_listen a strategy creates.
-func kprobesOf(a tracer.Attach) int {
+func kprobesOf(a listen.Strategy) int {
 	switch a {
-	case tracer.AttachKprobe:
+	case listen.StrategyKprobe:
 		return 1
-	case tracer.AttachKretprobe:
+	case listen.StrategyKretprobe:
 		return 2
 	}
 	return 0
@@ -290,8 +289,8 @@ func kprobesOf(a tracer.Attach) int {
 func TestListen(t *testing.T) {
 	selfComm := strings.TrimSpace(readFile(t, "/proc/self/comm"))
 	hostNetns := initialNetns
-	features := tracer.DetectFeatures()
-	auto, _, err := tracer.ChooseAttach(tracer.AttachAuto, features)
+	features := listen.DetectFeatures()
+	auto, _, err := listen.ChooseStrategy(listen.StrategyAuto, features)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,17 +331,17 @@ func TestListen(t *testing.T) {
 	// The bcc backend, explicitly: auto would also compile an ELF object
 	// in the background, 8 more compiles under emulation.
 	bcc := []string{"--backend", "bcc"}
-	runs := []jsonRun{{startEvtrace(t, "auto", append([]string{"listen", "-o", "json", "-v"}, bcc...)...), auto, tracer.OffsetsBTF}}
+	runs := []jsonRun{{startEvtrace(t, "auto", append([]string{"listen", "-o", "json", "-v"}, bcc...)...), auto, listen.OffsetsBTF}}
 	if features.Kprobes {
 		for _, r := range []struct {
-			a tracer.Attach
-			o tracer.OffsetSource
+			a listen.Strategy
+			o listen.OffsetSource
 		}{
-			{tracer.AttachKprobe, tracer.OffsetsBTF},
-			{tracer.AttachKprobe, tracer.OffsetsHeaders},
-			{tracer.AttachKretprobe, tracer.OffsetsHeaders},
-			{tracer.AttachTracepoint, tracer.OffsetsBTF},
-			{tracer.AttachFentry, tracer.OffsetsBTF},
+			{listen.StrategyKprobe, listen.OffsetsBTF},
+			{listen.StrategyKprobe, listen.OffsetsHeaders},
+			{listen.StrategyKretprobe, listen.OffsetsHeaders},
+			{listen.StrategyTracepoint, listen.OffsetsBTF},
+			{listen.StrategyFentry, listen.OffsetsBTF},
 		} {
 			name := string(r.a) + "-" + string(r.o)
 			runs = append(runs, jsonRun{startEvtrace(t, name, append([]string{"listen", "-o", "json", "--attach", string(r.a), "--offsets", string(r.o)}, bcc...)...), r.a, r.o})
@@ -380,13 +379,13 @@ func TestListen(t *testing.T) {
 			!strings.Contains(e.stderr.String(), ": hit\n") {
 			t.Errorf("%s: stderr lacks %q...hit:\n%s", e.name, want, e.stderr.String())
 		}
-		runs = append(runs, jsonRun{e, auto, tracer.OffsetsBTF})
+		runs = append(runs, jsonRun{e, auto, listen.OffsetsBTF})
 		all = append(all, e)
 	}
 
 	for _, r := range runs {
 		want := []string{"attached with " + string(r.attach) + " ", "struct offsets from the kernel headers"}
-		if r.offsets == tracer.OffsetsBTF {
+		if r.offsets == listen.OffsetsBTF {
 			want[1] = "struct offsets from the running kernel's BTF"
 		}
 		for _, w := range want {

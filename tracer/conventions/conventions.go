@@ -1,0 +1,161 @@
+// Package conventions applies bcc's naming conventions to a program: the
+// C function names that say where to attach (kprobe__FUNC,
+// TRACEPOINT_PROBE, ...), the kernel's spelling of syscall functions, the
+// --attach syntax, and what a source uses (bpf_trace_printk,
+// BPF_PERF_ARRAY). Pure Go; shared by the session (auto-attach) and the
+// runner (evtrace run).
+package conventions
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/evtrace/evtrace/tracer/backend"
+)
+
+// syscallPrefixes are the spellings a probe may use for a syscall's kernel
+// function, as bcc accepts them; all are rewritten to the running kernel's.
+var syscallPrefixes = []string{"sys_", "__x64_sys_", "__x32_compat_sys_", "__ia32_compat_sys_", "__arm64_sys_", "__s390x_sys_", "__s390_sys_"}
+
+// SyscallPrefix returns the prefix of syscall functions in the running
+// kernel: "__x64_sys_" (x86-64 since 4.17), "__arm64_sys_", or "sys_".
+func SyscallPrefix(hasSymbol func(string) bool) string {
+	for _, p := range []string{"__x64_sys_", "__arm64_sys_", "__s390x_sys_"} {
+		if hasSymbol(p + "bpf") {
+			return p
+		}
+	}
+	return "sys_"
+}
+
+// fixSyscallName rewrites "sys_listen" (or another arch's spelling) to the
+// kernel's own name, e.g. "__x64_sys_listen"; other names are unchanged.
+func fixSyscallName(name, prefix string) string {
+	for _, p := range syscallPrefixes {
+		if rest, ok := strings.CutPrefix(name, p); ok {
+			return prefix + rest
+		}
+	}
+	return name
+}
+
+// ProbeForFunction applies bcc's naming conventions to a C function name:
+// kprobe__FUNC, kretprobe__FUNC, tracepoint__CATEGORY__EVENT (what
+// TRACEPOINT_PROBE defines), raw_tracepoint__EVENT, and kfunc__FUNC /
+// kretfunc__FUNC (what KFUNC_PROBE / KRETFUNC_PROBE define: fentry, fexit). ok is false for any
+// other name: such functions are helpers, or attached explicitly.
+func ProbeForFunction(name, syscallPrefix string) (p backend.Probe, ok bool) {
+	switch {
+	case strings.HasPrefix(name, "kprobe__"):
+		return backend.Probe{Kind: backend.Kprobe, Target: fixSyscallName(name[len("kprobe__"):], syscallPrefix), Program: name}, len(name) > len("kprobe__")
+	case strings.HasPrefix(name, "kretprobe__"):
+		return backend.Probe{Kind: backend.Kretprobe, Target: fixSyscallName(name[len("kretprobe__"):], syscallPrefix), Program: name}, len(name) > len("kretprobe__")
+	case strings.HasPrefix(name, "tracepoint__"):
+		cat, ev, found := strings.Cut(name[len("tracepoint__"):], "__")
+		if !found || cat == "" || ev == "" {
+			return backend.Probe{}, false
+		}
+		return backend.Probe{Kind: backend.Tracepoint, Target: cat + ":" + ev, Program: name}, true
+	case strings.HasPrefix(name, "kfunc__"):
+		return backend.Probe{Kind: backend.Fentry, Target: name[len("kfunc__"):], Program: name}, len(name) > len("kfunc__")
+	case strings.HasPrefix(name, "kretfunc__"):
+		return backend.Probe{Kind: backend.Fexit, Target: name[len("kretfunc__"):], Program: name}, len(name) > len("kretfunc__")
+	case strings.HasPrefix(name, "raw_tracepoint__"):
+		return backend.Probe{Kind: backend.RawTracepoint, Target: name[len("raw_tracepoint__"):], Program: name}, len(name) > len("raw_tracepoint__")
+	}
+	return backend.Probe{}, false
+}
+
+// ErrNothingToAttach says that a program has no function that bcc's
+// conventions (ProbeForFunction) attach, naming all six of them.
+func ErrNothingToAttach(name string) error {
+	return fmt.Errorf("%s: nothing to attach: name a function kprobe__FUNC, kretprobe__FUNC, "+
+		"tracepoint__CATEGORY__EVENT (TRACEPOINT_PROBE), raw_tracepoint__EVENT, "+
+		"kfunc__FUNC (KFUNC_PROBE) or kretfunc__FUNC (KRETFUNC_PROBE), or attach one with --attach", name)
+}
+
+// ParseAttachSpec parses an explicit attachment, as --attach gives it:
+// kprobe:FUNC=PROG, kretprobe:FUNC=PROG, tracepoint:CAT:EVENT=PROG or
+// raw_tracepoint:EVENT=PROG (bcc's attach_kprobe(event=FUNC, fn_name=PROG)).
+func ParseAttachSpec(s, syscallPrefix string) (backend.Probe, error) {
+	kind, rest, ok := strings.Cut(s, ":")
+	target, prog, ok2 := strings.Cut(rest, "=")
+	if !ok || !ok2 || target == "" || prog == "" {
+		return backend.Probe{}, fmt.Errorf("--attach %q: want KIND:TARGET=PROGRAM, e.g. kprobe:inet_listen=trace_listen", s)
+	}
+	switch kind {
+	case "kprobe":
+		return backend.Probe{Kind: backend.Kprobe, Target: fixSyscallName(target, syscallPrefix), Program: prog}, nil
+	case "kretprobe":
+		return backend.Probe{Kind: backend.Kretprobe, Target: fixSyscallName(target, syscallPrefix), Program: prog}, nil
+	case "tracepoint":
+		if c, e, ok := strings.Cut(target, ":"); !ok || c == "" || e == "" {
+			return backend.Probe{}, fmt.Errorf("--attach %q: a tracepoint is CATEGORY:EVENT", s)
+		}
+		return backend.Probe{Kind: backend.Tracepoint, Target: target, Program: prog}, nil
+	case "raw_tracepoint":
+		return backend.Probe{Kind: backend.RawTracepoint, Target: target, Program: prog}, nil
+	case "fentry":
+		return backend.Probe{Kind: backend.Fentry, Target: target, Program: prog}, nil
+	case "fexit":
+		return backend.Probe{Kind: backend.Fexit, Target: target, Program: prog}, nil
+	}
+	return backend.Probe{}, fmt.Errorf("--attach %q: unknown kind %q (want kprobe, kretprobe, tracepoint, raw_tracepoint, fentry or fexit)", s, kind)
+}
+
+// CallsTracePrintk says whether C source calls bpf_trace_printk outside
+// comments and string literals: then its output is on the trace pipe, which
+// is one reader for the whole machine, so it is only opened when needed.
+func CallsTracePrintk(source string) bool {
+	return strings.Contains(stripComments(source), "bpf_trace_printk")
+}
+
+// perfArrayRe finds bcc's BPF_PERF_ARRAY declarations: perf event arrays
+// of hardware counters (read with perf_read), not output to read.
+var perfArrayRe = regexp.MustCompile(`\bBPF_PERF_ARRAY\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)`)
+
+// PerfArrays names the BPF_PERF_ARRAY tables that C source declares
+// outside comments.
+func PerfArrays(source string) []string {
+	var names []string
+	for _, m := range perfArrayRe.FindAllStringSubmatch(stripComments(source), -1) {
+		names = append(names, m[1])
+	}
+	return names
+}
+
+// stripComments returns C source without its comments and the contents
+// of its string and character literals.
+func stripComments(src string) string {
+	var b strings.Builder
+	for i := 0; i < len(src); i++ {
+		switch {
+		case strings.HasPrefix(src[i:], "//"):
+			end := strings.IndexByte(src[i:], '\n')
+			if end < 0 {
+				return b.String()
+			}
+			i += end - 1
+		case strings.HasPrefix(src[i:], "/*"):
+			end := strings.Index(src[i+2:], "*/")
+			if end < 0 {
+				return b.String()
+			}
+			b.WriteByte(' ')
+			i += 2 + end + 1
+		case src[i] == '"' || src[i] == '\'':
+			quote := src[i]
+			b.WriteByte(quote)
+			for i++; i < len(src) && src[i] != quote && src[i] != '\n'; i++ {
+				if src[i] == '\\' {
+					i++
+				}
+			}
+			b.WriteByte(quote)
+		default:
+			b.WriteByte(src[i])
+		}
+	}
+	return b.String()
+}

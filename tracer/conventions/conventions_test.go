@@ -1,0 +1,98 @@
+package conventions
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/evtrace/evtrace/tracer/backend"
+)
+
+func TestProbeForFunction(t *testing.T) {
+	const x64 = "__x64_sys_"
+	tests := []struct {
+		name string
+		want backend.Probe
+		ok   bool
+	}{
+		{"kprobe__inet_listen", backend.Probe{Kind: backend.Kprobe, Target: "inet_listen", Program: "kprobe__inet_listen"}, true},
+		{"kprobe__sys_listen", backend.Probe{Kind: backend.Kprobe, Target: "__x64_sys_listen", Program: "kprobe__sys_listen"}, true},
+		{"kprobe____x64_sys_clone", backend.Probe{Kind: backend.Kprobe, Target: "__x64_sys_clone", Program: "kprobe____x64_sys_clone"}, true},
+		{"kprobe__tcp_v4_connect", backend.Probe{Kind: backend.Kprobe, Target: "tcp_v4_connect", Program: "kprobe__tcp_v4_connect"}, true},
+		{"kretprobe__inet_csk_accept", backend.Probe{Kind: backend.Kretprobe, Target: "inet_csk_accept", Program: "kretprobe__inet_csk_accept"}, true},
+		{"kretprobe__sys_getppid", backend.Probe{Kind: backend.Kretprobe, Target: "__x64_sys_getppid", Program: "kretprobe__sys_getppid"}, true},
+		{"tracepoint__syscalls__sys_enter_getppid", backend.Probe{Kind: backend.Tracepoint, Target: "syscalls:sys_enter_getppid", Program: "tracepoint__syscalls__sys_enter_getppid"}, true},
+		{"tracepoint__sock__inet_sock_set_state", backend.Probe{Kind: backend.Tracepoint, Target: "sock:inet_sock_set_state", Program: "tracepoint__sock__inet_sock_set_state"}, true},
+		{"raw_tracepoint__sched_switch", backend.Probe{Kind: backend.RawTracepoint, Target: "sched_switch", Program: "raw_tracepoint__sched_switch"}, true},
+		{"kfunc__inet_listen", backend.Probe{Kind: backend.Fentry, Target: "inet_listen", Program: "kfunc__inet_listen"}, true},
+		{"kretfunc__inet_listen", backend.Probe{Kind: backend.Fexit, Target: "inet_listen", Program: "kretfunc__inet_listen"}, true},
+		{"tracepoint__nocategory", backend.Probe{}, false},
+		{"kprobe__", backend.Probe{}, false},
+		{"helper", backend.Probe{}, false},
+		{"my_kprobe__x", backend.Probe{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := ProbeForFunction(tt.name, x64)
+		if ok != tt.ok || (ok && got != tt.want) {
+			t.Errorf("%s: %+v, %v; want %+v, %v", tt.name, got, ok, tt.want, tt.ok)
+		}
+	}
+	if got, _ := ProbeForFunction("kprobe__sys_listen", "sys_"); got.Target != "sys_listen" {
+		t.Errorf("old kernel prefix: %+v", got)
+	}
+}
+
+func TestSyscallPrefix(t *testing.T) {
+	for syms, want := range map[string]string{"__x64_sys_bpf": "__x64_sys_", "__arm64_sys_bpf": "__arm64_sys_", "sys_bpf": "sys_", "": "sys_"} {
+		has := func(s string) bool { return s == syms }
+		if got := SyscallPrefix(has); got != want {
+			t.Errorf("kernel with %q: %q, want %q", syms, got, want)
+		}
+	}
+}
+
+func TestParseAttachSpec(t *testing.T) {
+	good := map[string]backend.Probe{
+		"kprobe:inet_listen=trace":           {Kind: backend.Kprobe, Target: "inet_listen", Program: "trace"},
+		"kprobe:sys_listen=t":                {Kind: backend.Kprobe, Target: "__x64_sys_listen", Program: "t"},
+		"kretprobe:inet_listen=r":            {Kind: backend.Kretprobe, Target: "inet_listen", Program: "r"},
+		"tracepoint:syscalls:sys_exit_bpf=e": {Kind: backend.Tracepoint, Target: "syscalls:sys_exit_bpf", Program: "e"},
+		"raw_tracepoint:sched_switch=s":      {Kind: backend.RawTracepoint, Target: "sched_switch", Program: "s"},
+	}
+	for s, want := range good {
+		got, err := ParseAttachSpec(s, "__x64_sys_")
+		if err != nil || got != want {
+			t.Errorf("%s: %+v, %v; want %+v", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"inet_listen", "kprobe:inet_listen", "kprobe:=p", "uprobe:x=y", "tracepoint:nocat=p"} {
+		if _, err := ParseAttachSpec(s, "__x64_sys_"); err == nil {
+			t.Errorf("%s accepted", s)
+		}
+	}
+}
+
+func TestPerfArrays(t *testing.T) {
+	src := "BPF_PERF_OUTPUT(events);\nBPF_PERF_ARRAY(cycles, 32);\n// BPF_PERF_ARRAY(old, 2);\nBPF_PERF_ARRAY( misses ,32);\n"
+	if got := PerfArrays(src); !reflect.DeepEqual(got, []string{"cycles", "misses"}) {
+		t.Errorf("PerfArrays = %q, want [cycles misses]", got)
+	}
+}
+
+func TestCallsTracePrintk(t *testing.T) {
+	for src, want := range map[string]bool{
+		`int f(void *ctx) { bpf_trace_printk("hi\n"); return 0; }`:                     true,
+		"int f(void *ctx) {\n\tbpf_trace_printk(\"a\"); // done\n}":                    true,
+		"// bpf_trace_printk(\"old way\");\nint f(void *ctx) { return 0; }":            false,
+		"/* we used to call\n bpf_trace_printk here */ int f(void *ctx) { return 0; }": false,
+		`int f(void *ctx) { char s[] = "bpf_trace_printk"; return 0; }`:                false,
+		`int f(void *ctx) { char c = '"'; bpf_trace_printk("x"); return 0; }`:          true,
+		`int f(void *ctx) { char s[] = "say \"bpf_trace_printk\" /*"; return s[0]; }`:  false,
+		"int f(void *ctx) { /* unterminated":                                           false,
+		`int f(void *ctx) { events.perf_submit(ctx, &e, sizeof(e)); return 0; }`:       false,
+		"int f(void *ctx) { return 0; } // bpf_trace_printk at the end, no newline":    false,
+	} {
+		if got := CallsTracePrintk(src); got != want {
+			t.Errorf("CallsTracePrintk(%q) = %v, want %v", src, got, want)
+		}
+	}
+}

@@ -1,0 +1,535 @@
+// Package session opens a probe and runs it: it checks the machine, finds
+// the kernel headers, has a backend (injected: backend.Set) compile, load
+// and attach the program, opens its outputs (perf rings, trace pipe) and
+// hands what they read to the caller's handler until the context ends,
+// then drains them exactly. It prints nothing and holds no backend of its
+// own: it builds and tests without cgo.
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/evtrace/evtrace/tracer/backend"
+	"github.com/evtrace/evtrace/tracer/conventions"
+	"github.com/evtrace/evtrace/tracer/headers"
+	"github.com/evtrace/evtrace/tracer/kernel"
+	"github.com/evtrace/evtrace/tracer/perf"
+	"github.com/evtrace/evtrace/tracer/tracepipe"
+)
+
+// NewTraceToken returns a fresh random token for Spec.TraceToken: 16 hex
+// digits, which no other program can guess.
+func NewTraceToken() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("trace token: %w", err)
+	}
+	return "evtrace-" + hex.EncodeToString(b[:]), nil
+}
+
+// Spec describes a BPF program to compile, load and attach.
+type Spec struct {
+	Name       string   // for messages, e.g. "listen.c"
+	Source     string   // the final C text
+	CFlags     []string // extra compiler flags
+	Probes     []backend.Probe
+	PerfTables []string // BPF_PERF_OUTPUT tables to read
+	TracePipe  bool     // read bpf_trace_printk output from trace_pipe
+	PerfPages  int      // pages per CPU for each perf ring (power of two, at most perf.MaxPages); 0: perf.DefaultPages
+	PerfWakeup int      // records per reader wakeup, or perf.WakeupWatermark; 0: perf.DefaultWakeup
+	// TraceToken, when set, marks the program's own trace_pipe lines: each
+	// message starts with it and a space (the probe prints it; make one
+	// with NewTraceToken). Run passes on those lines without the token and
+	// counts all others as foreign (ForeignTraceLines): other programs'
+	// bpf_trace_printk output shares the pipe. A program with a token
+	// differs at every start, so it is compiled by bcc, never cached.
+	TraceToken string
+
+	// KernelSource names a kernel headers tree (--kernel-source); empty:
+	// $BCC_KERNEL_SOURCE, then where libbcc looks by itself.
+	KernelSource string
+	// AutoAttach adds, after the compile, a probe for every function named
+	// by bcc's conventions (kprobe__FUNC, tracepoint__CAT__EVENT, ...; see
+	// ProbeForFunction), as bcc's BPF(text=...) does.
+	AutoAttach bool
+	// AutoPerf reads every table that the program submits perf events to.
+	AutoPerf bool
+
+	// Backend compiles and loads the program; "" is backend.Auto.
+	Backend backend.Choice
+	// CacheDir holds the ELF backend's objects; "": DefaultCacheDir.
+	CacheDir string
+	// Dialect says the source is written in evtrace's probe dialect
+	// (probes/evtrace.h), so the ELF backend can compile it too.
+	Dialect bool
+
+	// AnyHeaders allows, when the running kernel's headers are missing,
+	// those of another release: for programs whose struct reads do not
+	// depend on the headers' layouts (BTF offsets, tracepoint arguments).
+	AnyHeaders bool
+}
+
+// Handler receives what a Session reads. Functions may be nil. They are
+// called from the goroutine that called Run, one at a time.
+type Handler struct {
+	// Sample is one perf buffer record of the named table. data is only
+	// valid during the call.
+	Sample func(table string, data []byte)
+	// Trace is one trace_pipe line.
+	Trace func(tracepipe.Line)
+	// Lost reports records the kernel dropped: source is a table name or
+	// "trace_pipe". The kernel reports a perf ring's losses with the next
+	// record that fits in that CPU's ring, and trace_pipe's with its next
+	// line, so a count may arrive late.
+	Lost func(source string, count uint64)
+	// Flush is called when Run has handed over everything read so far
+	// and is about to wait: the moment to write out buffered output.
+	Flush func()
+}
+
+// Session is a compiled program, attached to the kernel.
+type Session struct {
+	spec    Spec
+	headers headers.Tree
+	prog    backend.Program
+	report  backend.Report
+	readers []*perf.Reader
+	pipe    *tracepipe.Pipe
+
+	probes   []backend.Probe // attached
+	stale    []string        // stale kprobes removed by Open
+	staleErr error           // why removing them failed
+
+	fillCancel context.CancelFunc // stops the background ELF compile
+	fillDone   chan struct{}      // closed when it has ended
+	fillErr    error
+
+	mu          sync.Mutex
+	closed      bool
+	running     bool
+	runCancel   context.CancelFunc // ends Run
+	runDone     chan struct{}      // closed when Run has returned
+	lossesExact bool               // see LossesExact
+	foreign     atomic.Uint64      // see ForeignTraceLines
+}
+
+// Open checks the machine, compiles the program, loads it, attaches its
+// probes and opens its outputs. Nothing is left attached when it fails.
+func Open(backends backend.Set, spec Spec) (*Session, error) {
+	if spec.PerfPages == 0 {
+		spec.PerfPages = perf.DefaultPages
+	}
+	if err := perf.CheckPages(spec.PerfPages); err != nil {
+		return nil, fmt.Errorf("perf buffer pages %w", err)
+	}
+	if err := perf.CheckMemory(spec.PerfPages); err != nil {
+		return nil, fmt.Errorf("perf buffer: %w", err)
+	}
+	if err := kernel.CheckRoot(); err != nil {
+		return nil, err
+	}
+	if err := checkProbes(spec.Probes); err != nil {
+		return nil, err
+	}
+	rel, err := kernel.Release()
+	if err != nil {
+		return nil, err
+	}
+	tree, err := findSpecHeaders(spec, rel)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{spec: spec, headers: tree}
+	if usesKprobes(spec.Probes) {
+		// Best effort: a failure here does not stop this run.
+		s.stale, s.staleErr = kernel.RemoveStaleKprobes("/proc")
+	}
+	if spec.TracePipe {
+		if s.pipe, err = tracepipe.Open(); err != nil {
+			return nil, err
+		}
+	}
+	var fill func(context.Context) error
+	if s.prog, s.report, fill, err = openProgram(backends, spec, tree, rel); err != nil {
+		s.Close()
+		return nil, err
+	}
+	probes := spec.Probes
+	if spec.AutoAttach {
+		prefix := conventions.SyscallPrefix(kernel.HasSymbol)
+		for _, fn := range s.prog.FunctionNames() {
+			if p, ok := conventions.ProbeForFunction(fn, prefix); ok && !hasProgram(probes, fn) {
+				probes = append(probes, p)
+			}
+		}
+		if err := checkProbes(probes); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	if len(probes) == 0 {
+		s.Close()
+		return nil, conventions.ErrNothingToAttach(spec.Name)
+	}
+	for _, p := range probes {
+		if err := s.prog.Attach(p); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	s.probes = probes
+	tables := spec.PerfTables
+	if spec.AutoPerf {
+		counters := conventions.PerfArrays(spec.Source)
+		for _, name := range s.prog.PerfTables() {
+			if !slices.Contains(tables, name) && !slices.Contains(counters, name) {
+				tables = append(tables, name)
+			}
+		}
+	}
+	for _, name := range tables {
+		if err := s.openPerf(name); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	if fill != nil {
+		// clang runs as a child process while events flow; Close
+		// stops it if it has not finished.
+		ctx, cancel := context.WithCancel(context.Background())
+		s.fillCancel = cancel
+		s.fillDone = make(chan struct{})
+		go func() {
+			defer close(s.fillDone)
+			s.fillErr = fill(ctx)
+		}()
+	}
+	return s, nil
+}
+
+// findSpecHeaders finds the headers tree for spec: the running kernel's,
+// or another release's when spec.AnyHeaders allows it.
+func findSpecHeaders(spec Spec, rel string) (headers.Tree, error) {
+	search := headers.Search{
+		Explicit: spec.KernelSource,
+		Env:      os.Getenv("BCC_KERNEL_SOURCE"),
+		Release:  rel,
+	}
+	tree, err := headers.Find(search)
+	if errors.Is(err, headers.ErrNoHeaders) && spec.AnyHeaders && search.Explicit == "" && search.Env == "" {
+		other, oerr := headers.OtherRelease("/lib/modules", rel, headers.DefaultCache)
+		if oerr == nil {
+			return other, nil
+		}
+		err = fmt.Errorf("%w; nor other usable headers: %v", err, oerr)
+	}
+	return tree, err
+}
+
+// Backend says which backend compiled and loaded the program, and why.
+func (s *Session) Backend() backend.Report { return s.report }
+
+// WaitCacheFill waits for the background compile of the ELF object that
+// the auto backend starts when the cache has none, and returns its error;
+// it returns nil at once when there is none.
+func (s *Session) WaitCacheFill() error {
+	if s.fillDone == nil {
+		return nil
+	}
+	<-s.fillDone
+	return s.fillErr
+}
+
+// Headers says which kernel headers the program was compiled against.
+func (s *Session) Headers() headers.Tree { return s.headers }
+
+// StaleKprobesRemoved names the kprobe events of dead bcc processes that
+// Open removed from kprobe_events.
+// The error says why removing failed, if it did; it does not stop the run.
+func (s *Session) StaleKprobesRemoved() ([]string, error) { return s.stale, s.staleErr }
+
+// Probes returns what Open attached.
+func (s *Session) Probes() []backend.Probe { return s.probes }
+
+// PerfTables returns the names of the perf tables the session reads.
+func (s *Session) PerfTables() []string {
+	names := make([]string, len(s.readers))
+	for i, r := range s.readers {
+		names[i] = r.Table()
+	}
+	return names
+}
+
+// PerfFields returns libbcc's description of the struct submitted to a
+// perf table ("name#type" per field); see NewDecoder.
+func (s *Session) PerfFields(table string) []string { return s.prog.PerfFields(table) }
+
+func hasProgram(probes []backend.Probe, program string) bool {
+	for _, p := range probes {
+		if p.Program == program {
+			return true
+		}
+	}
+	return false
+}
+
+func usesKprobes(probes []backend.Probe) bool {
+	for _, p := range probes {
+		if p.Kind == backend.Kprobe || p.Kind == backend.Kretprobe {
+			return true
+		}
+	}
+	return false
+}
+
+func checkProbes(probes []backend.Probe) error {
+	kprobesChecked := false
+	for _, p := range probes {
+		switch p.Kind {
+		case backend.Kprobe, backend.Kretprobe:
+			if !kprobesChecked {
+				if err := kernel.CheckKprobes(); err != nil {
+					return err
+				}
+				kprobesChecked = true
+			}
+			// Fail before the (slow) compile when the function does not
+			// exist; a function that exists but cannot be probed is
+			// reported by the attach.
+			if found, err := kernel.LookupSymbol(p.Target); err == nil && !found {
+				return fmt.Errorf("%s %s: %w (not in /proc/kallsyms)", p.Kind, p.Target, kernel.ErrNoFunction)
+			}
+		case backend.Tracepoint:
+			if err := kernel.CheckTracepoint(p.Target); err != nil {
+				return err
+			}
+		case backend.RawTracepoint:
+		case backend.Fentry, backend.Fexit:
+			if _, err := os.Stat(kernel.BTF); err != nil {
+				return fmt.Errorf("%s %s: fentry/fexit need the kernel's BTF (%s)", p.Kind, p.Target, kernel.BTF)
+			}
+			if found, err := kernel.LookupSymbol(p.Target); err == nil && !found {
+				return fmt.Errorf("%s %s: %w (not in /proc/kallsyms)", p.Kind, p.Target, kernel.ErrNoFunction)
+			}
+		default:
+			return fmt.Errorf("probe %s: unknown kind %v", p.Program, p.Kind)
+		}
+	}
+	return nil
+}
+
+func (s *Session) openPerf(name string) error {
+	fd, err := s.prog.MapFD(name)
+	if err != nil {
+		return fmt.Errorf("perf table %s: %v in %s (want BPF_PERF_OUTPUT(%s))", name, err, s.spec.Name, name)
+	}
+	wakeup := s.spec.PerfWakeup
+	if wakeup == 0 {
+		wakeup = perf.DefaultWakeup
+	}
+	r, err := perf.Open(name, fd, s.spec.PerfPages, wakeup)
+	if err != nil {
+		return err
+	}
+	s.readers = append(s.readers, r)
+	return nil
+}
+
+// Run reads the program's outputs and calls h until ctx is done or Close
+// is called. Then it ends exactly: it disconnects the perf rings from the
+// program, hands over every record still in them, and reports through
+// h.Lost the drops the kernel counted but had not reported yet (see
+// LossesExact), before it returns nil; or it returns the first read error.
+// Run may be called once.
+func (s *Session) Run(ctx context.Context, h Handler) error {
+	s.mu.Lock()
+	if s.closed || s.running {
+		s.mu.Unlock()
+		return errors.New("tracer: session closed or already running")
+	}
+	s.running = true
+	ctx, cancel := context.WithCancel(ctx)
+	s.runCancel = cancel
+	s.runDone = make(chan struct{})
+	s.mu.Unlock()
+	defer func() {
+		cancel()
+		close(s.runDone)
+	}()
+
+	var wg sync.WaitGroup
+	batches := make(chan *perf.Batch, 2*len(s.readers))
+	readErr := make(chan error, len(s.readers)+1)
+	for _, r := range s.readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.Run(batches); err != nil {
+				readErr <- err
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	lines := make(chan []tracepipe.Line, 16)
+	if s.pipe != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.pipe.Run(lines, stop); err != nil {
+				readErr <- err
+			}
+		}()
+	}
+	flush := func() {
+		if h.Flush != nil && len(batches) == 0 && len(lines) == 0 {
+			h.Flush()
+		}
+	}
+	deliver := func(b *perf.Batch) {
+		if b.Lost() > 0 && h.Lost != nil {
+			h.Lost(b.Table(), b.Lost())
+		}
+		if h.Sample != nil {
+			table := b.Table()
+			b.Each(func(data []byte) { h.Sample(table, data) })
+		}
+		b.Release()
+	}
+	traces := func(ls []tracepipe.Line) {
+		for _, l := range ls {
+			switch {
+			case l.Lost > 0:
+				if h.Lost != nil {
+					h.Lost("trace_pipe", l.Lost)
+				}
+			case s.spec.TraceToken != "":
+				msg, ours := strings.CutPrefix(l.Message, s.spec.TraceToken+" ")
+				if !ours || l.Task == "" {
+					s.foreign.Add(1)
+					continue
+				}
+				l.Message = msg
+				if h.Trace != nil {
+					h.Trace(l)
+				}
+			case h.Trace != nil:
+				h.Trace(l)
+			}
+		}
+	}
+
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-readErr:
+			runErr = err
+			break loop
+		case b := <-batches:
+			deliver(b)
+			flush()
+		case ls := <-lines:
+			traces(ls)
+			flush()
+		}
+	}
+
+	close(stop)
+	for _, r := range s.readers {
+		r.Interrupt()
+	}
+	if s.pipe != nil {
+		s.pipe.Close()
+	}
+	wg.Wait()
+	// What the readers handed over before they stopped, then the rest.
+	for len(batches) > 0 {
+		deliver(<-batches)
+	}
+	for len(lines) > 0 {
+		traces(<-lines)
+	}
+	exact := true
+	for _, r := range s.readers {
+		unreported, ok, err := r.Finish(deliver)
+		if err != nil && runErr == nil {
+			runErr = err
+		}
+		exact = exact && ok
+		if unreported > 0 && h.Lost != nil {
+			h.Lost(r.Table(), unreported)
+		}
+	}
+	s.mu.Lock()
+	s.lossesExact = exact
+	s.mu.Unlock()
+	if h.Flush != nil {
+		h.Flush()
+	}
+	return runErr
+}
+
+// LossesExact says, after Run has returned, whether the drops it reported
+// are all the kernel made. The kernel reports a ring's drops with the
+// next record it writes there, so drops after a ring's last record are
+// reported only by kernels that count them (PERF_FORMAT_LOST, Linux >=
+// 6.0); on older kernels such drops may be missing from the count.
+func (s *Session) LossesExact() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lossesExact || len(s.readers) == 0
+}
+
+// ForeignTraceLines counts the trace_pipe lines Run has read that were not
+// the program's own (see Spec.TraceToken).
+func (s *Session) ForeignTraceLines() uint64 { return s.foreign.Load() }
+
+// Close detaches every probe, frees the perf rings and closes the trace
+// pipe. It is safe to call more than once, from any goroutine but the
+// handler's: while Run runs, Close ends it and waits for it to return
+// before freeing anything Run reads.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	cancel, done := s.runCancel, s.runDone
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+	var errs []error
+	if s.fillCancel != nil {
+		s.fillCancel()
+		<-s.fillDone
+	}
+	for _, r := range s.readers {
+		r.Interrupt()
+		r.Close()
+	}
+	if s.pipe != nil {
+		s.pipe.Close()
+	}
+	if s.prog != nil {
+		errs = append(errs, s.prog.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Maps lists the program's maps (bcc's tables, BPF_HASH and the like); the
+// ELF backend's are not listed.
+func (s *Session) Maps() []backend.MapInfo { return s.prog.Maps() }
