@@ -7,7 +7,13 @@
 #   make demo         see evtrace listen work in the Debian VM
 
 GO ?= go
-GOFILES := $(shell find . -name '*.go' -not -path './vendor/*') probes/listen.c go.mod go.sum
+# Everything go build reads: Go files and every file a go:embed pulls in
+# (probes/*.c, probes/*.h, probes/tutorial/*.c), so make build never goes stale.
+GOFILES := $(shell find . -name '*.go' -not -path './vendor/*') $(wildcard probes/*.c probes/*.h probes/tutorial/*.c) go.mod go.sum
+
+# The packages that build without cgo: all but the bcc backend (the one
+# package with cgo), main (which links it) and the VM tests.
+NOCGO_PKGS = $$($(GO) list ./... | grep -v -e '/tracer/bccbackend$$' -e '/tracer/testenv/realbackends$$' -e '^github.com/evtrace/evtrace$$' -e '/e2e$$')
 
 .PHONY: all build deps test check unit e2e demo bench vendor vendor-check clean
 
@@ -28,13 +34,18 @@ check: vendor-check
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags vmguest ./e2e/guest
+	@cgo=$$($(GO) list -f '{{if .CgoFiles}}{{.ImportPath}}{{end}}' ./...); \
+	if [ "$$cgo" != "github.com/evtrace/evtrace/tracer/bccbackend" ]; then echo "cgo must be in tracer/bccbackend only, found in: $$cgo"; exit 1; fi
 	@command -v vagrant >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vagrant >/dev/null
 	vagrant validate --ignore-provider
 
 # Unit tests and host integration tests (real BPF through tracepoints; root).
 # -p 1: packages whose tests read trace_pipe must not run at once (it has
 # one reader for the machine: lines would go to the wrong test).
+# First the packages that need no libbcc, without cgo: they must build and
+# pass without it.
 unit: deps
+	CGO_ENABLED=0 $(GO) test -count=1 $(NOCGO_PKGS)
 	$(GO) test -race -count=1 -p 1 $$($(GO) list ./... | grep -v '/e2e$$')
 
 # End-to-end tests of the real binary in the Debian VM (kernel with kprobes):
