@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -20,7 +21,7 @@ import (
 	"github.com/evtrace/evtrace/tracer/kernel"
 	"github.com/evtrace/evtrace/tracer/layout"
 	"github.com/evtrace/evtrace/tracer/listen"
-	"github.com/evtrace/evtrace/tracer/session"
+	"github.com/evtrace/evtrace/tracer/runner"
 	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
 
@@ -124,35 +125,79 @@ func tutorialCommand() *cli.Command {
 
 // runProgram compiles source as `evtrace run` does and prints its events.
 func runProgram(c *cli.Context, name, source string) error {
-	format, err := output.ParseFormat(c.String("output"))
-	if err != nil {
-		return usageError{err}
+	opts, format, traceFmt, err := parseProgramFlags(c, name, source)
+	if err != nil || c.Bool("ebpf") {
+		if err == nil {
+			_, err = io.WriteString(c.App.Writer, source)
+		}
+		return err
 	}
-	traceFmt := c.String("format")
+	stdout, stderr := c.App.Writer, c.App.ErrWriter
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	mountTracing(stderr)
+	opts.Note = func(s string) { fmt.Fprintf(stderr, "evtrace: %s\n", s) }
+	opened := whileOpening(ctx, stop, stderr)
+	r, err := runner.Open(backends(), opts)
+	opened()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	reportStale(stderr, r)
+	out := newSink(stdout, stop)
+	p := output.NewRecordPrinter(out.w, format, r.Tables(), traceFmt)
+	if r.TraceOnly() {
+		out.done(p.TraceHeader())
+	}
+	out.flush()
+	fmt.Fprintf(stderr, "evtrace: %s\n", r.StartNote())
+	st, runErr := r.Run(ctx, runner.Output{
+		Record: func(table string, fields []layout.Field, vals []any) { out.done(p.Record(table, fields, vals)) },
+		Trace:  func(l tracepipe.Line, wall time.Time) { out.done(p.Trace(l, wall)) },
+		Lost:   func(source string, n uint64) { fmt.Fprintf(stderr, "evtrace: lost %d events (%s)\n", n, source) },
+		Flush:  out.flush,
+	})
+	out.flush()
+	closeErr := r.Close()
+	if r.Silent() {
+		fmt.Fprintln(stderr, "evtrace: detached; its maps were not printed")
+	} else {
+		fmt.Fprintln(stderr, summary(listen.Stats{Events: st.Events, Lost: st.Lost, LossesExact: st.LossesExact}))
+	}
+	return errors.Join(runErr, closeErr, out.err)
+}
+
+// parseProgramFlags reads the flags of run and tutorial.
+func parseProgramFlags(c *cli.Context, name, source string) (opts runner.Options, format output.Format, traceFmt string, err error) {
+	if format, err = output.ParseFormat(c.String("output")); err != nil {
+		return opts, format, "", usageError{err}
+	}
+	traceFmt = c.String("format")
 	if traceFmt != "" {
 		if format == output.JSON {
-			return usagef("--format selects trace_pipe fields for text output; -o json prints every field")
+			return opts, format, "", usagef("--format selects trace_pipe fields for text output; -o json prints every field")
 		}
 		if err := output.ValidTraceFormat(traceFmt); err != nil {
-			return usageError{err}
+			return opts, format, "", usageError{err}
 		}
 	}
 	if n := c.Int("count"); n < 0 {
-		return usagef("--count %d: want a positive number", n)
+		return opts, format, "", usagef("--count %d: want a positive number", n)
 	}
 	if d := c.Duration("duration"); d < 0 {
-		return usagef("--duration %v: want a positive duration", d)
+		return opts, format, "", usagef("--duration %v: want a positive duration", d)
 	}
 	pages, wakeup, err := parsePerfFlags(c)
 	if err != nil {
-		return err
+		return opts, format, "", err
 	}
 	var cflags []string
 	for _, d := range c.StringSlice("define") {
 		name, _, _ := strings.Cut(d, "=")
 		name, _, _ = strings.Cut(name, "(") // a function-like macro: NAME(a,b)=...
 		if !probes.IsIdent(name) {
-			return usagef("-D %q: want NAME or NAME=VALUE, NAME a C identifier", d)
+			return opts, format, "", usagef("-D %q: want NAME or NAME=VALUE, NAME a C identifier", d)
 		}
 		cflags = append(cflags, "-D"+d)
 	}
@@ -165,155 +210,15 @@ func runProgram(c *cli.Context, name, source string) error {
 		}
 		p, err := conventions.ParseAttachSpec(a, prefix)
 		if err != nil {
-			return usageError{err}
+			return opts, format, "", usageError{err}
 		}
 		explicit = append(explicit, p)
 	}
-	if c.Bool("ebpf") {
-		_, err := io.WriteString(c.App.Writer, source)
-		return err
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	mountTracing(c.App.ErrWriter)
-	opened := whileOpening(ctx, stop, c.App.ErrWriter)
-	s, err := session.Open(backends(), session.Spec{
-		Name:         name,
-		Source:       source,
-		CFlags:       cflags,
-		Probes:       explicit,
-		AutoAttach:   true,
-		AutoPerf:     true,
-		TracePipe:    conventions.CallsTracePrintk(source),
-		PerfPages:    pages,
-		PerfWakeup:   wakeup,
-		KernelSource: c.String("kernel-source"),
-		AnyHeaders:   true, // with a warning below
-	})
-	opened()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if h := s.Headers(); h.OtherRelease {
-		fmt.Fprintf(c.App.ErrWriter, "evtrace: warning: compiled against %s: struct layouts from these headers may not match the running kernel\n", h.Desc)
-	}
-	decoders := map[string]*layout.Decoder{}
-	for _, table := range s.PerfTables() {
-		fields := s.PerfFields(table)
-		if len(fields) == 0 {
-			// libbcc records only structs passed to perf_submit.
-			fmt.Fprintf(c.App.ErrWriter, "evtrace: perf table %s: no struct recorded for it (perf_submit of a non-struct, or never submitted to): printing its records as hex bytes\n", table)
-			decoders[table] = layout.RawDecoder()
-			continue
-		}
-		d, err := layout.SourceDecoder(source, fields)
-		if err != nil {
-			return fmt.Errorf("perf table %s: %w", table, err)
-		}
-		d.Trailing = layout.SubmitsSkb(source, table)
-		decoders[table] = d
-	}
-	clock, err := kernel.NewWallClock()
-	if err != nil {
-		return err
-	}
-
-	stdout, stderr := c.App.Writer, c.App.ErrWriter
-	reportStale(stderr, s)
-	if d := c.Duration("duration"); d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
-	out := newSink(stdout, stop)
-	p := output.NewRecordPrinter(out.w, format, s.PerfTables(), traceFmt)
-	printk := conventions.CallsTracePrintk(source)
-	// Without a perf table or bpf_trace_printk, what the program records
-	// stays in its maps: it still runs (its maps fill), but evtrace says so
-	// and prints no header for output that cannot come.
-	silent := len(decoders) == 0 && !printk
-	if len(decoders) == 0 && printk {
-		out.done(p.TraceHeader())
-	}
-	out.flush()
-	var attached []string
-	for _, pr := range s.Probes() {
-		attached = append(attached, pr.Kind.String()+" "+pr.Target)
-	}
-	if silent {
-		until := "until Ctrl-C"
-		if d := c.Duration("duration"); d > 0 {
-			until = "for " + d.String() + " (or until Ctrl-C)"
-		}
-		fmt.Fprintf(stderr, "evtrace: %s\n", noOutputNote(name, s.Maps()))
-		fmt.Fprintf(stderr, "evtrace: attached (%s); running %s, printing nothing\n", strings.Join(attached, ", "), until)
-	} else {
-		fmt.Fprintf(stderr, "evtrace: tracing (%s); Ctrl-C to stop\n", strings.Join(attached, ", "))
-	}
-
-	var events, lost uint64
-	var decodeErr error // the first record that does not fit its table's layout ends the run
-	limit := uint64(c.Int("count"))
-	counted := func() {
-		events++
-		if limit > 0 && events >= limit {
-			stop()
-		}
-	}
-	runErr := s.Run(ctx, session.Handler{
-		Sample: func(table string, data []byte) {
-			if (limit > 0 && events >= limit) || decodeErr != nil {
-				return
-			}
-			d := decoders[table]
-			vals, err := d.Decode(data)
-			if err != nil {
-				decodeErr = fmt.Errorf("perf table %s: %w", table, err)
-				stop()
-				return
-			}
-			out.done(p.Record(table, d.Fields, vals))
-			counted()
-		},
-		Trace: func(l tracepipe.Line) {
-			if limit > 0 && events >= limit {
-				return
-			}
-			out.done(p.Trace(l, clock.Wall(l.Time)))
-			counted()
-		},
-		Lost: func(source string, n uint64) {
-			lost += n
-			fmt.Fprintf(stderr, "evtrace: lost %d events (%s)\n", n, source)
-		},
-		Flush: out.flush,
-	})
-	if decodeErr != nil {
-		runErr = errors.Join(decodeErr, runErr)
-	}
-	out.flush()
-	closeErr := s.Close()
-	if silent {
-		fmt.Fprintln(stderr, "evtrace: detached; its maps were not printed")
-	} else {
-		fmt.Fprintln(stderr, summary(listen.Stats{Events: events, Lost: lost, LossesExact: s.LossesExact()}))
-	}
-	return errors.Join(runErr, closeErr, out.err)
-}
-
-// noOutputNote says that a program has no output evtrace run reads, and
-// where its results are instead.
-func noOutputNote(name string, maps []backend.MapInfo) string {
-	if len(maps) == 0 {
-		return name + " has no perf output, calls no bpf_trace_printk and has no maps: nothing it does can be printed"
-	}
-	names := make([]string, len(maps))
-	for i, m := range maps {
-		names[i] = m.String()
-	}
-	return fmt.Sprintf("%s has no perf output and calls no bpf_trace_printk (the outputs evtrace run reads): its results are in its maps (%s), which evtrace run does not print yet", name, strings.Join(names, ", "))
+	return runner.Options{
+		Name: name, Source: source, CFlags: cflags, Probes: explicit,
+		PerfPages: pages, PerfWakeup: wakeup, KernelSource: c.String("kernel-source"),
+		Count: uint64(c.Int("count")), Duration: c.Duration("duration"),
+	}, format, traceFmt, nil
 }
 
 // sink writes output through a buffer, flushed whenever the tracer has
