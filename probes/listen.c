@@ -109,7 +109,9 @@
 #define EVTRACE_SOCK_STREAM 1
 #define EVTRACE_EINVAL 22
 
-// struct listen_event is decoded by tracer/listen.go: keep them in step.
+// struct listen_event is decoded by tracer/listen (event.go, eventLayout):
+// the asserts below pin its layout, and a Go test checks them against
+// eventLayout, so neither side can drift alone.
 // Fields are ordered so that the layout has no hidden padding (64 bytes).
 struct listen_event {
 	u64 ts_ns;     // bpf_ktime_get_ns(): CLOCK_MONOTONIC
@@ -123,6 +125,17 @@ struct listen_event {
 	char comm[TASK_COMM_LEN];
 	s32 ret;       // inet_listen's result (kretprobe, tracepoint)
 };
+_Static_assert(__builtin_offsetof(struct listen_event, ts_ns) == 0, "listen_event layout");
+_Static_assert(__builtin_offsetof(struct listen_event, pid) == 8, "listen_event layout");
+_Static_assert(__builtin_offsetof(struct listen_event, tid) == 12, "listen_event layout");
+_Static_assert(__builtin_offsetof(struct listen_event, netns) == 16, "listen_event layout");
+_Static_assert(__builtin_offsetof(struct listen_event, backlog) == 20, "listen_event layout");
+_Static_assert(__builtin_offsetof(struct listen_event, family) == 24, "listen_event layout");
+_Static_assert(__builtin_offsetof(struct listen_event, lport) == 26, "listen_event layout");
+_Static_assert(__builtin_offsetof(struct listen_event, laddr) == 28, "listen_event layout");
+_Static_assert(__builtin_offsetof(struct listen_event, comm) == 44, "listen_event layout");
+_Static_assert(__builtin_offsetof(struct listen_event, ret) == 60, "listen_event layout");
+_Static_assert(sizeof(struct listen_event) == 64, "listen_event layout");
 
 #ifdef EVTRACE_MODE_PERF
 EVTRACE_PERF_OUTPUT(listen_events);

@@ -64,7 +64,7 @@ type Config struct {
 // Names in listen.c.
 const (
 	eventsTable = "listen_events"
-	// EventSize is the size of struct listen_event.
+	// EventSize is the size of struct listen_event (eventLayout).
 	EventSize = 64
 )
 
@@ -224,23 +224,25 @@ func DecodeEvent(b []byte) (Event, error) {
 		return Event{}, fmt.Errorf("listen event: %d bytes, want %d", len(b), EventSize)
 	}
 	ne := binary.NativeEndian
+	l := &eventLayout
 	e := Event{
-		Mono:    time.Duration(ne.Uint64(b[0:8])),
-		PID:     ne.Uint32(b[8:12]),
-		TID:     ne.Uint32(b[12:16]),
-		NetNS:   ne.Uint32(b[16:20]),
-		Backlog: int32(ne.Uint32(b[20:24])),
-		Family:  ne.Uint16(b[24:26]),
-		Port:    ne.Uint16(b[26:28]),
+		Mono:    time.Duration(ne.Uint64(l.TsNs.of(b))),
+		PID:     ne.Uint32(l.Pid.of(b)),
+		TID:     ne.Uint32(l.Tid.of(b)),
+		NetNS:   ne.Uint32(l.Netns.of(b)),
+		Backlog: int32(ne.Uint32(l.Backlog.of(b))),
+		Family:  ne.Uint16(l.Family.of(b)),
+		Port:    ne.Uint16(l.Lport.of(b)),
+		Ret:     int32(ne.Uint32(l.Ret.of(b))),
 	}
+	addr := l.Laddr.of(b)
 	switch e.Family {
 	case afInet:
-		e.Addr = netip.AddrFrom4([4]byte(b[28:32]))
+		e.Addr = netip.AddrFrom4([4]byte(addr[:4]))
 	case afInet6:
-		e.Addr = netip.AddrFrom16([16]byte(b[28:44]))
+		e.Addr = netip.AddrFrom16([16]byte(addr))
 	}
-	e.Ret = int32(ne.Uint32(b[60:64]))
-	comm := b[44:60]
+	comm := l.Comm.of(b)
 	if i := bytes.IndexByte(comm, 0); i >= 0 {
 		comm = comm[:i]
 	}

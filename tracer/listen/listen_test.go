@@ -7,28 +7,92 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/evtrace/evtrace/probes"
 	"github.com/evtrace/evtrace/tracer/backend"
 	"github.com/evtrace/evtrace/tracer/kernel"
 )
 
-// rawListenEvent lays out a struct listen_event the way the kernel writes it.
+// rawListenEvent lays out a struct listen_event the way the kernel writes
+// it, through eventLayout.
 func rawListenEvent(ts uint64, pid, tid, netns uint32, backlog int32, family, port uint16, addr []byte, comm string) []byte {
+	return rawListenEventRet(ts, pid, tid, netns, backlog, family, port, addr, comm, 0)
+}
+
+func rawListenEventRet(ts uint64, pid, tid, netns uint32, backlog int32, family, port uint16, addr []byte, comm string, ret int32) []byte {
 	b := make([]byte, EventSize)
 	ne := binary.NativeEndian
-	ne.PutUint64(b[0:], ts)
-	ne.PutUint32(b[8:], pid)
-	ne.PutUint32(b[12:], tid)
-	ne.PutUint32(b[16:], netns)
-	ne.PutUint32(b[20:], uint32(backlog))
-	ne.PutUint16(b[24:], family)
-	ne.PutUint16(b[26:], port)
-	copy(b[28:44], addr)
-	copy(b[44:60], comm)
+	l := &eventLayout
+	ne.PutUint64(l.TsNs.of(b), ts)
+	ne.PutUint32(l.Pid.of(b), pid)
+	ne.PutUint32(l.Tid.of(b), tid)
+	ne.PutUint32(l.Netns.of(b), netns)
+	ne.PutUint32(l.Backlog.of(b), uint32(backlog))
+	ne.PutUint16(l.Family.of(b), family)
+	ne.PutUint16(l.Lport.of(b), port)
+	copy(l.Laddr.of(b), addr)
+	copy(l.Comm.of(b), comm)
+	ne.PutUint32(l.Ret.of(b), uint32(ret))
 	return b
+}
+
+// TestDecodeEventEveryField sets every field of the struct, ret included,
+// to a value no other field has, and finds each in its place.
+func TestDecodeEventEveryField(t *testing.T) {
+	v6 := netip.MustParseAddr("2001:db8::7")
+	a := v6.As16()
+	got, err := DecodeEvent(rawListenEventRet(0x0102030405060708, 0x11, 0x22, 0x33, -0x44, afInet6, 0x5566, a[:], "fifteen-chars-x", -98))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Event{Mono: 0x0102030405060708, PID: 0x11, TID: 0x22, NetNS: 0x33, Backlog: -0x44, Family: afInet6, Port: 0x5566, Addr: v6, Comm: "fifteen-chars-x", Ret: -98}
+	if got != want {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+}
+
+// TestEventLayoutMatchesListenC: listen.c's _Static_asserts (which the
+// compiler checks against struct listen_event) state the offsets and size
+// eventLayout has, member for member, and the fields tile the struct.
+func TestEventLayoutMatchesListenC(t *testing.T) {
+	asserts := map[string]int{}
+	re := regexp.MustCompile(`_Static_assert\(__builtin_offsetof\(struct listen_event, (\w+)\) == (\d+),`)
+	for _, m := range re.FindAllStringSubmatch(probes.Listen(), -1) {
+		asserts[m[1]], _ = strconv.Atoi(m[2])
+	}
+	size := regexp.MustCompile(`_Static_assert\(sizeof\(struct listen_event\) == (\d+),`).FindStringSubmatch(probes.Listen())
+	if size == nil || size[1] != strconv.Itoa(EventSize) {
+		t.Errorf("listen.c asserts sizeof(struct listen_event) %v, want %d", size, EventSize)
+	}
+	v := reflect.ValueOf(eventLayout)
+	end := 0
+	for i := 0; i < v.NumField(); i++ {
+		name := regexp.MustCompile(`([a-z])([A-Z])`).ReplaceAllString(v.Type().Field(i).Name, "${1}_${2}")
+		name = strings.ToLower(name)
+		f := v.Field(i).Interface().(eventField)
+		off, ok := asserts[name]
+		if !ok {
+			t.Errorf("listen.c asserts no offset of %s", name)
+		} else if off != f.Off {
+			t.Errorf("%s: listen.c says offset %d, eventLayout %d", name, off, f.Off)
+		}
+		if f.Off != end {
+			t.Errorf("%s at %d: the previous field ends at %d", name, f.Off, end)
+		}
+		end = f.Off + f.Size
+		delete(asserts, name)
+	}
+	if end != EventSize {
+		t.Errorf("the fields end at %d, EventSize is %d", end, EventSize)
+	}
+	for name := range asserts {
+		t.Errorf("listen.c asserts the offset of %s, which eventLayout lacks", name)
+	}
 }
 
 func TestDecodeListenEvent(t *testing.T) {
