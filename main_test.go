@@ -200,12 +200,30 @@ func TestEBPFWithoutRoot(t *testing.T) {
 			t.Errorf("--attach %s: exit %d, stderr %q; output has %q: %v", attach, code, stderr, want, strings.Contains(stdout, want))
 		}
 	}
+	// What auto must choose follows from what this user can see: kprobes
+	// (the kprobe PMU in sysfs, which anyone may read), else the listen
+	// tracepoints, if the tracing file system lets the user look.
+	_, pmuErr := os.Stat("/sys/bus/event_source/devices/kprobe")
+	tracefsOpen := false
+	if dir, err := kernel.TraceFS(); err == nil {
+		if fi, err := os.Stat(dir); err == nil {
+			tracefsOpen = fi.Mode().Perm()&0o005 == 0o005
+		}
+	}
 	code, stdout, stderr := runAs(t, nobody, "listen", "--ebpf")
 	switch {
-	case code == 0 && strings.Contains(stdout, "#define EVTRACE_ATTACH_"):
-	case code == 1 && strings.Count(stderr, "\n") == 1 && strings.Contains(stderr, "choose with --attach"):
+	case pmuErr == nil:
+		if want := "#define EVTRACE_ATTACH_KRETPROBE 1\n"; code != 0 || !strings.Contains(stdout, want) {
+			t.Errorf("auto with kprobes: exit %d, stderr %q; want %q", code, stderr, want)
+		}
+	case tracefsOpen:
+		if want := "#define EVTRACE_ATTACH_TRACEPOINT 1\n"; code != 0 || !strings.Contains(stdout, want) {
+			t.Errorf("auto with tracepoints only: exit %d, stderr %q; want %q", code, stderr, want)
+		}
 	default:
-		t.Errorf("auto: exit %d, stderr %q", code, stderr)
+		if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "choose with --attach") {
+			t.Errorf("auto without kprobes, tracefs closed to this user: exit %d, stderr %q; want one line saying to choose with --attach", code, stderr)
+		}
 	}
 }
 
