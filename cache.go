@@ -83,49 +83,14 @@ func cacheCommand() *cli.Command {
 				Usage:        "list the cached objects, newest first",
 				Flags:        []cli.Flag{dirFlag},
 				OnUsageError: onUsageError,
-				Action: func(c *cli.Context) error {
-					cache := elfobj.Cache{Dir: c.String("cache-dir")}
-					entries, err := cache.List()
-					if err != nil {
-						return err
-					}
-					w := tabwriter.NewWriter(c.App.Writer, 0, 8, 2, ' ', 0)
-					fmt.Fprintln(w, "KEY\tPROBE\tCREATED\tSIZE\tCOMPILE\tKERNEL")
-					for _, e := range entries {
-						created := "?"
-						if !e.Created.IsZero() {
-							created = e.Created.Local().Format(time.DateTime)
-						}
-						fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%dms\t%s\n", e.Key, e.Name, created, e.Size, e.CompileMS, kernelRelease(e.Kernel))
-					}
-					if err := w.Flush(); err != nil {
-						return err
-					}
-					fmt.Fprintf(c.App.ErrWriter, "evtrace: %d objects in %s\n", len(entries), cache.Dir)
-					return nil
-				},
+				Action:       cacheList,
 			},
 			{
 				Name:         "clear",
 				Usage:        "remove the cached objects evtrace made (other files are kept and counted)",
 				Flags:        []cli.Flag{dirFlag},
 				OnUsageError: onUsageError,
-				Action: func(c *cli.Context) error {
-					cache := elfobj.Cache{Dir: c.String("cache-dir")}
-					res, err := cache.Clear()
-					if errors.Is(err, trust.ErrUntrusted) {
-						return err
-					}
-					msg := fmt.Sprintf("evtrace: removed %d objects from %s", res.Objects, cache.Dir)
-					if res.Stale > 0 {
-						msg += fmt.Sprintf(", and %d leftovers of interrupted runs", res.Stale)
-					}
-					if res.Kept > 0 {
-						msg += fmt.Sprintf("; kept %d files evtrace did not make (or not safely: links, other owners)", res.Kept)
-					}
-					fmt.Fprintln(c.App.ErrWriter, msg)
-					return err
-				},
+				Action:       cacheClear,
 			},
 		},
 	}
@@ -139,4 +104,45 @@ func kernelRelease(version string) string {
 		return rel
 	}
 	return version
+}
+
+// cacheList lists the cached objects (evtrace cache ls).
+func cacheList(c *cli.Context) error {
+	cache := elfobj.Cache{Dir: c.String("cache-dir")}
+	entries, err := cache.List()
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(c.App.Writer, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(w, "KEY\tPROBE\tCREATED\tSIZE\tCOMPILE\tKERNEL")
+	for _, e := range entries {
+		created := "?"
+		if !e.Created.IsZero() {
+			created = e.Created.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%dms\t%s\n", e.Key, e.Name, created, e.Size, e.CompileMS, kernelRelease(e.Kernel))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.ErrWriter, "evtrace: %d objects in %s\n", len(entries), cache.Dir)
+	return nil
+}
+
+// cacheClear removes evtrace's objects from the cache (evtrace cache clear).
+func cacheClear(c *cli.Context) error {
+	cache := elfobj.Cache{Dir: c.String("cache-dir")}
+	res, err := cache.Clear()
+	if errors.Is(err, trust.ErrUntrusted) {
+		return err
+	}
+	msg := fmt.Sprintf("evtrace: removed %d objects from %s", res.Objects, cache.Dir)
+	if res.Stale > 0 {
+		msg += fmt.Sprintf(", and %d leftovers of interrupted runs", res.Stale)
+	}
+	if res.Kept > 0 {
+		msg += fmt.Sprintf("; kept %d files evtrace did not make (or not safely: links, other owners)", res.Kept)
+	}
+	fmt.Fprintln(c.App.ErrWriter, msg)
+	return err
 }

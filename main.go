@@ -329,18 +329,8 @@ func listenAction(c *cli.Context) error {
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
 	mountTracing(stderr)
 	if o.ebpf {
-		plan, err := listen.PlanSource(o.cfg)
-		if err != nil {
-			return err
-		}
-		spec, err := listen.SessionSpec(o.cfg, plan)
-		if err != nil {
-			return err
-		}
-		_, err = io.WriteString(stdout, spec.Source)
-		return err
+		return printListenSource(stdout, o.cfg)
 	}
-
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	opened := whileOpening(ctx, stop, stderr)
@@ -353,16 +343,9 @@ func listenAction(c *cli.Context) error {
 		return err
 	}
 	defer t.Close()
-	plan := t.Plan()
-	fmt.Fprintf(stderr, "evtrace: attached with %s (%s); struct offsets %s\n", plan.Strategy, plan.StrategyReason, plan.OffsetsReason)
-	fmt.Fprintf(stderr, "evtrace: backend %s\n", t.Backend())
-	if o.verbose {
-		fmt.Fprintf(stderr, "evtrace: compiled against kernel headers %s\n", t.Headers().Desc)
-	}
-	reportStale(stderr, t)
-
+	reportListenStart(stderr, t, o.verbose)
 	out := newSink(stdout, stop)
-	p := output.NewListenPrinter(out.w, o.format, o.showNetNS, plan.Strategy.ReportsReturn())
+	p := output.NewListenPrinter(out.w, o.format, o.showNetNS, t.Plan().Strategy.ReportsReturn())
 	if o.cfg.Mode == listen.ModeDebug {
 		out.done(p.TraceHeader())
 	} else {
@@ -370,21 +353,42 @@ func listenAction(c *cli.Context) error {
 	}
 	out.flush()
 	fmt.Fprintln(stderr, "evtrace: tracing listen() calls; Ctrl-C to stop")
-
 	runErr := t.Run(ctx, listen.Handler{
 		Event: func(e listen.Event) { out.done(p.Event(e)) },
 		Trace: func(l tracepipe.Line) { out.done(p.Trace(l, t.WallTime(l.Time))) },
-		Lost: func(source string, n uint64) {
-			fmt.Fprintf(stderr, "evtrace: lost %d events (%s)\n", n, source)
-		},
+		Lost:  func(source string, n uint64) { fmt.Fprintf(stderr, "evtrace: lost %d events (%s)\n", n, source) },
 		Error: func(err error) { fmt.Fprintf(stderr, "evtrace: %v\n", err) },
 		Flush: out.flush,
 	})
 	out.flush()
 	closeErr := t.Close()
-	st := t.Stats()
-	fmt.Fprintln(stderr, summary(st))
+	fmt.Fprintln(stderr, summary(t.Stats()))
 	return errors.Join(runErr, closeErr, out.err)
+}
+
+// printListenSource prints the C text listen would load (--ebpf).
+func printListenSource(stdout io.Writer, cfg listen.Config) error {
+	plan, err := listen.PlanSource(cfg)
+	if err != nil {
+		return err
+	}
+	spec, err := listen.SessionSpec(cfg, plan)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(stdout, spec.Source)
+	return err
+}
+
+// reportListenStart says how the probe was attached and loaded.
+func reportListenStart(stderr io.Writer, t *listen.Tracer, verbose bool) {
+	plan := t.Plan()
+	fmt.Fprintf(stderr, "evtrace: attached with %s (%s); struct offsets %s\n", plan.Strategy, plan.StrategyReason, plan.OffsetsReason)
+	fmt.Fprintf(stderr, "evtrace: backend %s\n", t.Backend())
+	if verbose {
+		fmt.Fprintf(stderr, "evtrace: compiled against kernel headers %s\n", t.Headers().Desc)
+	}
+	reportStale(stderr, t)
 }
 
 // summary is the last line of a run, on stderr.
