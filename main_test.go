@@ -335,9 +335,14 @@ func TestWhileOpening(t *testing.T) {
 	var stderr bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := 0
-	opened := whileOpening(ctx, func() { stopped++ }, &stderr)
+	signalled := make(chan struct{})
+	opened := whileOpening(ctx, func() { stopped++; close(signalled) }, &stderr)
 	cancel() // the signal
-	time.Sleep(50 * time.Millisecond)
+	select {
+	case <-signalled: // seen before Open returns
+	case <-time.After(10 * time.Second):
+		t.Fatal("the signal was not seen in 10s")
+	}
 	opened()
 	if stopped != 1 || !strings.Contains(stderr.String(), "stopping once the probe is loaded") {
 		t.Errorf("after a signal: stop called %d times, stderr %q", stopped, stderr.String())
