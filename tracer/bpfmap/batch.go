@@ -29,7 +29,6 @@ func (m *Map) readBatches(r *reader, clear bool) error {
 	var zero zeroer
 	chunk := m.chunk
 	for {
-		start := r.len()
 		keys, values := r.room(chunk)
 		n, err := batch(cmd, m.fd, in, cursor, keys, values, chunk)
 		switch {
@@ -47,7 +46,7 @@ func (m *Map) readBatches(r *reader, clear bool) error {
 		m.batch = supported
 		r.commit(n)
 		if clear && IsArray(m.spec.Type) {
-			if zerr := zero.batch(m, r, start); zerr != nil {
+			if zerr := zero.batch(m, keys[:n*r.keySize], values[:n*r.full], r); zerr != nil {
 				return zerr
 			}
 		}
@@ -65,12 +64,12 @@ type zeroer struct {
 	zeros []byte
 }
 
-// batch zeroes the non-zero entries the reader read from index start on.
-func (z *zeroer) batch(m *Map, r *reader, start int) error {
+// batch zeroes the non-zero ones of the entries just read.
+func (z *zeroer) batch(m *Map, keys, values []byte, r *reader) error {
 	z.keys = z.keys[:0]
-	for i := start; i < r.len(); i++ {
-		if !r.isZero(i) {
-			z.keys = append(z.keys, r.keys[i*r.keySize:(i+1)*r.keySize]...)
+	for i := range len(keys) / r.keySize {
+		if !allZero(values[i*r.full : (i+1)*r.full]) {
+			z.keys = append(z.keys, keys[i*r.keySize:(i+1)*r.keySize]...)
 		}
 	}
 	n := len(z.keys) / r.keySize

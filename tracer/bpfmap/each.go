@@ -86,7 +86,7 @@ func (m *Map) readArray(r *reader, clear bool) error {
 			return fmt.Errorf("lookup index %d: %w", i, err)
 		}
 		r.commit(1)
-		if clear && !r.isZero(r.len()-1) {
+		if clear && !allZero(values) {
 			if err := updateElem(m.fd, keys, zeros, unix.BPF_ANY); err != nil {
 				return fmt.Errorf("zero index %d: %w", i, err)
 			}

@@ -107,6 +107,15 @@ var paths = []path{
 			tb.Fatalf("batch path did not use batch commands (kernel %s)", release())
 		}
 	}},
+	// Batches of one entry: many calls, each resuming from the kernel's
+	// cursor, and hash buckets of two or more entries, which the kernel
+	// refuses (ENOSPC) until the batch grows.
+	{"batch-of-1", func(m *Map) { m.chunk = 1 }, func(tb testing.TB, m *Map) {
+		tb.Helper()
+		if m.batch != supported {
+			tb.Fatalf("batch path did not use batch commands (kernel %s)", release())
+		}
+	}},
 	{"each", func(m *Map) { m.batch = missing }, func(tb testing.TB, m *Map) {}},
 	{"each-lookup-then-delete", func(m *Map) { m.batch, m.lookupDelete = missing, missing }, func(tb testing.TB, m *Map) {}},
 }
