@@ -23,5 +23,10 @@
 //
 // Here a batch is one syscall into buffers that become the returned
 // entries without a copy, at the cost of about 200 lines of bpf_attr
-// layout and syscall wrappers.
+// layout and syscall wrappers. BenchmarkDump100k, a 100,000-entry hash of
+// struct {u32 pid; char comm[16];} → u64 on Linux 6.18 (2 vCPUs): about
+// 180 ns an entry batched, of which 120 are the batch calls themselves
+// (cilium/ebpf's BatchLookup into reflect.ArrayOf slices: 125) and the
+// rest building the Entries; about 1.5 µs an entry key by key (cilium's
+// Iterate: 1 µs, without the key walk's check for repeated keys).
 package bpfmap

@@ -217,6 +217,21 @@ func TestOpen(t *testing.T) {
 	})
 }
 
+// TestFdinfo covers how Open checks a Spec on kernels 4.10 to 4.12,
+// which describe a map in /proc/self/fdinfo only.
+func TestFdinfo(t *testing.T) {
+	spec := Spec{Name: "pcpu", Type: unix.BPF_MAP_TYPE_PERCPU_HASH, KeySize: 12, ValueSize: 24, MaxEntries: 77}
+	fd := createMap(t, spec)
+	info, ok := fdinfo(fd)
+	want := kernelInfo{Type: spec.Type, KeySize: spec.KeySize, ValueSize: spec.ValueSize, MaxEntries: spec.MaxEntries}
+	if !ok || info != want {
+		t.Fatalf("fdinfo = %+v, %v; want %+v", info, ok, want)
+	}
+	if _, ok := fdinfo(0); ok {
+		t.Fatal("fdinfo of stdin described a map")
+	}
+}
+
 // TestAbsentKey covers the start of a key walk on kernels before 4.12,
 // which cannot ask for the first key: the key after an absent one.
 func TestAbsentKey(t *testing.T) {
