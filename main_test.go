@@ -56,6 +56,13 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"listen", "extra"}, `listen takes no arguments`},
 		{[]string{"listen", "--no-such-flag"}, `flag provided but not defined: -no-such-flag`},
 		{[]string{"lisen"}, `unknown command "lisen"`},
+		{[]string{"tutorial", "hello", "--ebpf", "--hist", "dist"}, `--hist dist: want NAME=VALUE, NAME a map's name`},
+		{[]string{"tutorial", "hello", "--ebpf", "--hist", "dist=cubic"}, `--hist dist=cubic: unknown histogram mode "cubic" (want log2, linear or table)`},
+		{[]string{"tutorial", "hello", "--ebpf", "--hist-label", "=usecs"}, `--hist-label =usecs: want NAME=VALUE`},
+		{[]string{"tutorial", "hello", "--ebpf", "-i", "0"}, `-i 0: want at least 1ms`},
+		{[]string{"tutorial", "hello", "--ebpf", "-i", "soon"}, `-i "soon": want a duration (500ms, 2s) or a number of seconds`},
+		{[]string{"tutorial", "hello", "--ebpf", "--top", "-1"}, `--top -1: want a positive number`},
+		{[]string{"tutorial", "hello", "--ebpf", "--maps", "a,,b"}, `--maps "a,,b": want map names separated by commas`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
