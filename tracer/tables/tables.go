@@ -481,9 +481,9 @@ func (t *table) sections(entries []Entry) ([]Section, error) {
 		}
 		s.Counts[slot] += count
 	}
-	names := make([]string, len(t.hist.Sections))
-	for i, l := range t.hist.Sections {
-		names[i] = l.Name
+	var names []string
+	for _, l := range t.hist.Sections {
+		names = append(names, l.Name)
 	}
 	for i := range secs {
 		secs[i].Names = names
