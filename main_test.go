@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -243,6 +244,33 @@ func TestCompilerEndsProcess(t *testing.T) {
 	if code != 1 || !strings.HasPrefix(stderr, "evtrace: libbcc ended the process while compiling") ||
 		!strings.Contains(stderr, "too many args") || !strings.Contains(stderr, "cannot use more than 3 conversion specifiers") {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// Some of LLVM's BPF backend checks abort() the process (report_fatal_error),
+// which no exit handler sees: using the value __sync_fetch_and_add returns,
+// on the CPU version bcc compiles for. The user gets LLVM's reason as one
+// line and exit status 1, not a silent exit or a Go traceback.
+func TestLLVMFatalErrorIsOneLine(t *testing.T) {
+	testenv.RequireBPF(t)
+	probe := filepath.Join(t.TempDir(), "xadd.c")
+	src := `BPF_ARRAY(n, u32, 1);
+TRACEPOINT_PROBE(syscalls, sys_enter_getpgid) {
+	int zero = 0;
+	u32 *p = n.lookup(&zero);
+	if (p)
+		bpf_trace_printk("%u\n", __sync_fetch_and_add(p, 1));
+	return 0;
+}
+`
+	if err := os.WriteFile(probe, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runAs(t, false, "run", probe)
+	// The line is libbcc's rewritten text's, not the file's.
+	re := regexp.MustCompile(`^evtrace: compile: LLVM failed: line \d+: Invalid usage of the XADD return value\n$`)
+	if code != 1 || stdout != "" || !re.MatchString(stderr) {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 1 and one line matching %s", code, stdout, stderr, re)
 	}
 }
 
