@@ -112,7 +112,8 @@ func pyRepr(v tabletype.Value) string {
 }
 
 // tableText prints a map as columns: the key's members, then the
-// value's, each as wide as its widest cell.
+// value's, each as wide as its widest cell. Every cell is formatted once
+// into one buffer (a table can have 100,000 rows).
 func tableText(b *bytes.Buffer, s tables.Snapshot) {
 	b.WriteString(escape(s.Map) + ":")
 	switch {
@@ -125,45 +126,54 @@ func tableText(b *bytes.Buffer, s tables.Snapshot) {
 		b.WriteByte('\n')
 	}
 	leaves := append(append([]tabletype.Leaf(nil), s.KeyLeaves...), s.ValueLeaves...)
-	rows := make([][]string, len(s.Entries)+1)
-	rows[0] = make([]string, len(leaves))
+	cols := len(leaves)
+	widths := make([]int, cols)
+	var cells []byte
+	ends := make([]int, 0, (len(s.Entries)+1)*cols) // where each cell ends in cells
+	add := func(col, start int) {
+		widths[col] = max(widths[col], utf8.RuneCount(cells[start:]))
+		ends = append(ends, len(cells))
+	}
 	for i, l := range leaves {
+		start := len(cells)
 		switch {
 		case l.Name != "":
-			rows[0][i] = l.Name
+			cells = appendEscaped(cells, l.Name)
 		case i < len(s.KeyLeaves):
-			rows[0][i] = "key"
+			cells = append(cells, "key"...)
 		default:
-			rows[0][i] = "value"
+			cells = append(cells, "value"...)
 		}
+		add(i, start)
 	}
-	for r, e := range s.Entries {
-		row := make([]string, len(leaves))
+	var scratch []byte
+	for _, e := range s.Entries {
 		for i, l := range leaves {
 			from := e.Key
 			if i >= len(s.KeyLeaves) {
 				from = e.Value
 			}
+			start := len(cells)
 			if v, ok := from.At(l.Path); ok {
-				row[i] = escape(v.String())
+				scratch, _ = v.AppendText(scratch[:0])
+				cells = appendEscaped(cells, string(scratch))
 			}
-		}
-		rows[r+1] = row
-	}
-	widths := make([]int, len(leaves))
-	for _, row := range rows {
-		for i, c := range row {
-			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+			add(i, start)
 		}
 	}
-	for _, row := range rows {
-		for i, c := range row {
-			b.WriteString(c)
-			if i < len(row)-1 {
-				b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)+2))
+	start := 0
+	for n, end := range ends {
+		col := n % cols
+		cell := cells[start:end]
+		b.Write(cell)
+		if col < cols-1 {
+			for pad := widths[col] - utf8.RuneCount(cell) + 2; pad > 0; pad-- {
+				b.WriteByte(' ')
 			}
+		} else {
+			b.WriteByte('\n')
 		}
-		b.WriteByte('\n')
+		start = end
 	}
 }
 

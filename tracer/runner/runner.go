@@ -265,8 +265,12 @@ func (r *Runner) Run(ctx context.Context, out Output) (Stats, error) {
 	}
 	// printMaps reads the maps and hands them over; false when the run
 	// is to end (an error, or the count of prints reached).
-	printMaps := func(now time.Time) bool {
-		snaps, err := r.maps.Read(now)
+	printMaps := func(now time.Time, last bool) bool {
+		read := r.maps.Read
+		if last {
+			read = r.maps.ReadLast
+		}
+		snaps, err := read(now)
 		if err != nil {
 			fail(err)
 			return false
@@ -333,7 +337,7 @@ func (r *Runner) Run(ctx context.Context, out Output) (Stats, error) {
 	cancel()
 	finalPrint := <-ticks
 	if finalPrint && firstErr == nil && r.maps.Len() > 0 {
-		printMaps(time.Now())
+		printMaps(time.Now(), true)
 	}
 	st.LossesExact = r.sess.LossesExact()
 	return st, errors.Join(firstErr, runErr)
@@ -344,7 +348,7 @@ func (r *Runner) Run(ctx context.Context, out Output) (Stats, error) {
 // goroutine has ended, whether the end of the run still needs a read of
 // the maps: not when the count of prints ended it, nor when the last
 // interval ended at the deadline (the end's read would repeat it).
-func (r *Runner) startTicks(ctx context.Context, start time.Time, mu *sync.Mutex, printMaps func(time.Time) bool) <-chan bool {
+func (r *Runner) startTicks(ctx context.Context, start time.Time, mu *sync.Mutex, printMaps func(now time.Time, last bool) bool) <-chan bool {
 	done := make(chan bool, 1)
 	if r.opts.Interval <= 0 || r.maps.Len() == 0 {
 		done <- true
@@ -366,7 +370,7 @@ func (r *Runner) startTicks(ctx context.Context, start time.Time, mu *sync.Mutex
 				return
 			case now := <-timer.C:
 				mu.Lock()
-				more := printMaps(now)
+				more := printMaps(now, false)
 				mu.Unlock()
 				if !more {
 					done <- false

@@ -8,6 +8,7 @@
 package tables
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -87,8 +88,8 @@ type Config struct {
 	Source string
 }
 
-// reader is what a Set needs of an open map (bpfmap.Map).
-type reader interface {
+// Reader is what a Set needs of an open map: bpfmap.Map, or a test's.
+type Reader interface {
 	Dump() ([]bpfmap.Entry, error)
 	DumpAndClear() ([]bpfmap.Entry, error)
 	Close() error
@@ -97,7 +98,7 @@ type reader interface {
 // table is one map to read.
 type table struct {
 	info      backend.MapInfo
-	r         reader
+	r         Reader
 	key, leaf *tabletype.Type
 	perCPU    bool
 	array     bool
@@ -119,12 +120,14 @@ type Set struct {
 // as cfg says. A map whose types cannot be laid out is an error naming it
 // and the member, never a guess.
 func Open(maps []backend.MapInfo, cfg Config) (*Set, error) {
-	return open(maps, cfg, func(m backend.MapInfo) (reader, error) {
+	return OpenWith(maps, cfg, func(m backend.MapInfo) (Reader, error) {
 		return bpfmap.Open(m.FD, bpfmap.Spec{Name: m.Name, Type: m.Type, KeySize: m.KeySize, ValueSize: m.ValueSize, MaxEntries: m.MaxEntries})
 	})
 }
 
-func open(maps []backend.MapInfo, cfg Config, openMap func(backend.MapInfo) (reader, error)) (*Set, error) {
+// OpenWith is Open with the maps read through openMap (for tests and
+// benchmarks without a kernel).
+func OpenWith(maps []backend.MapInfo, cfg Config, openMap func(backend.MapInfo) (Reader, error)) (*Set, error) {
 	chosen, err := choose(maps, cfg.Select)
 	if err != nil {
 		return nil, err
@@ -338,10 +341,17 @@ type Section struct {
 
 // Read reads every map (and clears it, unless Config.Cumulative) and
 // returns one Snapshot per map, in order, stamped now.
-func (s *Set) Read(now time.Time) ([]Snapshot, error) {
+func (s *Set) Read(now time.Time) ([]Snapshot, error) { return s.read(now, s.cumulative) }
+
+// ReadLast is Read for the last time: the maps are not cleared, as
+// nothing will read them again (clearing a large hash costs more than
+// reading it).
+func (s *Set) ReadLast(now time.Time) ([]Snapshot, error) { return s.read(now, true) }
+
+func (s *Set) read(now time.Time, keep bool) ([]Snapshot, error) {
 	snaps := make([]Snapshot, 0, len(s.tables))
 	for _, t := range s.tables {
-		snap, err := t.read(now, s.cumulative, s.top)
+		snap, err := t.read(now, keep, s.top)
 		if err != nil {
 			return snaps, err
 		}
@@ -369,7 +379,7 @@ func (t *table) read(now time.Time, cumulative bool, top int) (Snapshot, error) 
 		return snap, err
 	}
 	snap.KeyLeaves, snap.ValueLeaves = t.key.Leaves(), t.leaf.Leaves()
-	t.sort(entries)
+	entries = t.sorted(entries)
 	snap.Total = len(entries)
 	if top > 0 && len(entries) > top {
 		entries = entries[:top]
@@ -429,17 +439,80 @@ func joinValues(values [][]byte, stride int) []byte {
 	return b
 }
 
-// sort orders entries by value, largest first (by the first numeric
-// member of a struct value), then by key.
-func (t *table) sort(entries []Entry) {
-	slices.SortStableFunc(entries, func(a, b Entry) int {
-		av, _ := a.Value.At(t.sortBy)
-		bv, _ := b.Value.At(t.sortBy)
-		if c := tabletype.Compare(bv, av); c != 0 {
-			return c
+// sorted returns entries ordered by value, largest first (by the first
+// numeric member of a struct value), then by key.
+func (t *table) sorted(entries []Entry) []Entry {
+	vals := make([]tabletype.Value, len(entries))
+	keys := make([]sortKey, len(entries))
+	for i, e := range entries {
+		vals[i], _ = e.Value.At(t.sortBy)
+		keys[i] = newSortKey(vals[i], i)
+	}
+	slices.SortFunc(keys, func(a, b sortKey) int {
+		c := b.compare(a, vals)
+		if c == 0 {
+			c = tabletype.Compare(entries[a.index].Key, entries[b.index].Key)
 		}
-		return tabletype.Compare(a.Key, b.Key)
+		return c
 	})
+	// Apply the order in place, cycle by cycle: no second copy of a
+	// large map's entries.
+	for i := range keys {
+		if int(keys[i].index) == i || keys[i].index < 0 {
+			continue
+		}
+		tmp := entries[i]
+		j := i
+		for {
+			from := int(keys[j].index)
+			keys[j].index = -1
+			if from == i {
+				entries[j] = tmp
+				break
+			}
+			entries[j] = entries[from]
+			j = from
+		}
+	}
+	return entries
+}
+
+// sortKey is an entry's sort value, read once and small: comparing and
+// moving decoded Values on every step of a sort of 100,000 entries costs
+// more than the rest of a print.
+type sortKey struct {
+	index int32
+	fast  bool   // the value is an integer of up to 64 bits: neg and mag say it
+	neg   bool   // negative
+	mag   uint64 // its magnitude, as a two's complement for negatives
+}
+
+func newSortKey(v tabletype.Value, index int) sortKey {
+	k := sortKey{index: int32(index)}
+	if v.Type == nil || v.Big != nil {
+		return k
+	}
+	switch v.Type.Kind {
+	case tabletype.Int:
+		k.fast, k.neg, k.mag = true, v.Int < 0, uint64(v.Int)
+	case tabletype.Uint, tabletype.Bool:
+		k.fast, k.mag = true, v.Uint
+	}
+	return k
+}
+
+// compare orders a and b by their values (vals, by index).
+func (a sortKey) compare(b sortKey, vals []tabletype.Value) int {
+	if !a.fast || !b.fast {
+		return tabletype.Compare(vals[a.index], vals[b.index])
+	}
+	switch {
+	case a.neg != b.neg && a.neg:
+		return -1
+	case a.neg != b.neg:
+		return 1
+	}
+	return cmp.Compare(a.mag, b.mag) // two's complement keeps the order among negatives
 }
 
 // maxLinearSlots bounds a linear histogram: a slot beyond it is more

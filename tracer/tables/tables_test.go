@@ -1,10 +1,12 @@
 package tables
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +69,7 @@ func entry(key []byte, values ...[]byte) bpfmap.Entry { return bpfmap.Entry{Key:
 // openFake opens maps over fakes; fakes are keyed by map name.
 func openFake(t *testing.T, maps []backend.MapInfo, fakes map[string]*fakeMap, cfg Config) (*Set, error) {
 	t.Helper()
-	return open(maps, cfg, func(m backend.MapInfo) (reader, error) {
+	return OpenWith(maps, cfg, func(m backend.MapInfo) (Reader, error) {
 		f, ok := fakes[m.Name]
 		if !ok {
 			t.Fatalf("map %s opened, but the test has no entries for it", m.Name)
@@ -331,7 +333,7 @@ func TestDefaultSelection(t *testing.T) {
 func TestOpenClosesOnError(t *testing.T) {
 	maps := []backend.MapInfo{hashInfo("a", u32Desc, u64Desc, 4, 8), hashInfo("b", u32Desc, u64Desc, 4, 8)}
 	a := &fakeMap{}
-	_, err := open(maps, Config{}, func(m backend.MapInfo) (reader, error) {
+	_, err := OpenWith(maps, Config{}, func(m backend.MapInfo) (Reader, error) {
 		if m.Name == "b" {
 			return nil, errors.New("map b: boom")
 		}
@@ -350,5 +352,46 @@ func TestParseMode(t *testing.T) {
 	}
 	if _, err := ParseMode("lin"); err == nil {
 		t.Error("ParseMode(lin): no error")
+	}
+}
+
+// Sorting (typed keys, order applied in place) agrees with a plain sort by
+// value, largest first, then key, on many entries with ties and negative
+// values.
+func TestSortMatchesReference(t *testing.T) {
+	const n = 5000
+	m := hashInfo("s", u32Desc, `"long long"`, 4, 8)
+	f := &fakeMap{}
+	type kv struct {
+		k uint32
+		v int64
+	}
+	var want []kv
+	rnd := uint64(1)
+	for i := range n {
+		rnd = rnd*6364136223846793005 + 1442695040888963407
+		v := int64(rnd>>33)%200 - 100 // ties and negatives
+		k := uint32(i*7919) % n
+		want = append(want, kv{k, v})
+		f.entries = append(f.entries, entry(u32(k), binary.LittleEndian.AppendUint64(nil, uint64(v))))
+	}
+	slices.SortFunc(want, func(a, b kv) int {
+		if a.v != b.v {
+			return cmp.Compare(b.v, a.v)
+		}
+		return cmp.Compare(a.k, b.k)
+	})
+	s, err := openFake(t, []backend.MapInfo{m}, map[string]*fakeMap{"s": f}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps, err := s.Read(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range snaps[0].Entries {
+		if got := (kv{uint32(e.Key.Uint), e.Value.Int}); got != want[i] {
+			t.Fatalf("entry %d: %+v, want %+v", i, got, want[i])
+		}
 	}
 }
