@@ -128,16 +128,7 @@ func Open(backends backend.Set, spec Spec) (*Session, error) {
 	if spec.PerfPages == 0 {
 		spec.PerfPages = perf.DefaultPages
 	}
-	if err := perf.CheckPages(spec.PerfPages); err != nil {
-		return nil, fmt.Errorf("perf buffer pages %w", err)
-	}
-	if err := perf.CheckMemory(spec.PerfPages); err != nil {
-		return nil, fmt.Errorf("perf buffer: %w", err)
-	}
-	if err := kernel.CheckRoot(); err != nil {
-		return nil, err
-	}
-	if err := checkProbes(spec.Probes); err != nil {
+	if err := checkFirst(spec); err != nil {
 		return nil, err
 	}
 	rel, err := kernel.Release()
@@ -163,8 +154,41 @@ func Open(backends backend.Set, spec Spec) (*Session, error) {
 		s.Close()
 		return nil, err
 	}
-	probes := spec.Probes
-	if spec.AutoAttach {
+	if err := s.attach(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.openPerfTables(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if fill != nil {
+		s.startCacheFill(fill)
+	}
+	return s, nil
+}
+
+// checkFirst refuses, before anything is compiled, what cannot work: a
+// perf ring size the kernel cannot map, a user who is not root, a probe
+// whose target this kernel lacks.
+func checkFirst(spec Spec) error {
+	if err := perf.CheckPages(spec.PerfPages); err != nil {
+		return fmt.Errorf("perf buffer pages %w", err)
+	}
+	if err := perf.CheckMemory(spec.PerfPages); err != nil {
+		return fmt.Errorf("perf buffer: %w", err)
+	}
+	if err := kernel.CheckRoot(); err != nil {
+		return err
+	}
+	return checkProbes(spec.Probes)
+}
+
+// attach attaches the spec's probes and, with AutoAttach, one for every
+// function of the program named by bcc's conventions.
+func (s *Session) attach() error {
+	probes := s.spec.Probes
+	if s.spec.AutoAttach {
 		prefix := conventions.SyscallPrefix(kernel.HasSymbol)
 		for _, fn := range s.prog.FunctionNames() {
 			if p, ok := conventions.ProbeForFunction(fn, prefix); ok && !hasProgram(probes, fn) {
@@ -172,24 +196,28 @@ func Open(backends backend.Set, spec Spec) (*Session, error) {
 			}
 		}
 		if err := checkProbes(probes); err != nil {
-			s.Close()
-			return nil, err
+			return err
 		}
 	}
 	if len(probes) == 0 {
-		s.Close()
-		return nil, conventions.ErrNothingToAttach(spec.Name)
+		return conventions.ErrNothingToAttach(s.spec.Name)
 	}
 	for _, p := range probes {
 		if err := s.prog.Attach(p); err != nil {
-			s.Close()
-			return nil, err
+			return err
 		}
 	}
 	s.probes = probes
-	tables := spec.PerfTables
-	if spec.AutoPerf {
-		counters := conventions.PerfArrays(spec.Source)
+	return nil
+}
+
+// openPerfTables opens a reader for each of the spec's perf tables and,
+// with AutoPerf, for every other table the program submits to (not its
+// BPF_PERF_ARRAYs: hardware counters, not output).
+func (s *Session) openPerfTables() error {
+	tables := s.spec.PerfTables
+	if s.spec.AutoPerf {
+		counters := conventions.PerfArrays(s.spec.Source)
 		for _, name := range s.prog.PerfTables() {
 			if !slices.Contains(tables, name) && !slices.Contains(counters, name) {
 				tables = append(tables, name)
@@ -198,22 +226,23 @@ func Open(backends backend.Set, spec Spec) (*Session, error) {
 	}
 	for _, name := range tables {
 		if err := s.openPerf(name); err != nil {
-			s.Close()
-			return nil, err
+			return err
 		}
 	}
-	if fill != nil {
-		// clang runs as a child process while events flow; Close
-		// stops it if it has not finished.
-		ctx, cancel := context.WithCancel(context.Background())
-		s.fillCancel = cancel
-		s.fillDone = make(chan struct{})
-		go func() {
-			defer close(s.fillDone)
-			s.fillErr = fill(ctx)
-		}()
-	}
-	return s, nil
+	return nil
+}
+
+// startCacheFill compiles the ELF object for the next run in the
+// background: clang runs as a child process while events flow; Close
+// stops it if it has not finished.
+func (s *Session) startCacheFill(fill func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.fillCancel = cancel
+	s.fillDone = make(chan struct{})
+	go func() {
+		defer close(s.fillDone)
+		s.fillErr = fill(ctx)
+	}()
 }
 
 // findSpecHeaders finds the headers tree for spec: the running kernel's,
