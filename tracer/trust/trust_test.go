@@ -32,3 +32,29 @@ func TestTrustedDirFollowsRootsLinks(t *testing.T) {
 		t.Fatalf("link to a shared directory: got %v, want a refusal (ErrUntrusted) naming %s", err, real)
 	}
 }
+
+// mustRefuse fails the test unless err is an UntrustedError for path that
+// gives why.
+func mustRefuse(t *testing.T, err error, path, why string) {
+	t.Helper()
+	var ue *trust.UntrustedError
+	if !errors.As(err, &ue) || !errors.Is(err, trust.ErrUntrusted) {
+		t.Fatalf("%s: got %v, want a refusal (trust.UntrustedError)", path, err)
+	}
+	if ue.Path != path || ue.Why != why {
+		t.Errorf("refused %s because it %s; want %s because it %s", ue.Path, ue.Why, path, why)
+	}
+}
+
+// A directory that another user made is refused even when no one else can
+// write it: its owner can.
+func TestDirRefusesAnotherUsersDirectory(t *testing.T) {
+	testenv.RequireRootForUsers(t)
+	base := testenv.TrustedTempDir(t)
+	os.Chmod(base, 0o777)
+	theirs := filepath.Join(base, "nobodys")
+	testenv.AsNobody(t, "mkdir", "-m", "0755", theirs)
+	os.Chmod(base, 0o755)
+	_, err := (trust.Dir{Use: "test"}).Check(theirs)
+	mustRefuse(t, err, theirs, "is owned by uid 65534, not by root")
+}
