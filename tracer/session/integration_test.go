@@ -56,6 +56,23 @@ TRACEPOINT_PROBE(syscalls, sys_enter_listen)
 }
 `
 
+// openTracepointPerf opens tracepointPerfProgram, which submits every
+// listen() call to the perf table "calls".
+func openTracepointPerf(t *testing.T) *Session {
+	t.Helper()
+	s, err := Open(realbackends.Set(), Spec{
+		Name:       "listen_tp.c",
+		Source:     tracepointPerfProgram,
+		Probes:     []backend.Probe{{Kind: backend.Tracepoint, Target: "syscalls:sys_enter_listen", Program: "tracepoint__syscalls__sys_enter_listen"}},
+		PerfTables: []string{"calls"},
+		AnyHeaders: true,
+	})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
 // runUntil causes events with trigger, then runs s until the handler calls
 // done or the timeout passes, and returns whether done was called. Events
 // caused before Run starts wait in the kernel (perf rings exist from Open,
@@ -75,16 +92,7 @@ func runUntil(t *testing.T, s *Session, timeout time.Duration, trigger func(), h
 
 func TestTracepointPerf(t *testing.T) {
 	testenv.RequireBPF(t)
-	s, err := Open(realbackends.Set(), Spec{
-		Name:       "listen_tp.c",
-		Source:     tracepointPerfProgram,
-		Probes:     []backend.Probe{{Kind: backend.Tracepoint, Target: "syscalls:sys_enter_listen", Program: "tracepoint__syscalls__sys_enter_listen"}},
-		PerfTables: []string{"calls"},
-		AnyHeaders: true,
-	})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
+	s := openTracepointPerf(t)
 	defer s.Close()
 
 	var tid int
@@ -196,16 +204,7 @@ func TestUnknownTracepoint(t *testing.T) {
 func TestSessionReleasesEverything(t *testing.T) {
 	testenv.RequireBPF(t)
 	open := func() {
-		s, err := Open(realbackends.Set(), Spec{
-			Name:       "listen_tp.c",
-			Source:     tracepointPerfProgram,
-			Probes:     []backend.Probe{{Kind: backend.Tracepoint, Target: "syscalls:sys_enter_listen", Program: "tracepoint__syscalls__sys_enter_listen"}},
-			PerfTables: []string{"calls"},
-			AnyHeaders: true,
-		})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
+		s := openTracepointPerf(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
 		if err := s.Run(ctx, Handler{}); err != nil {
