@@ -128,8 +128,8 @@ func tableText(b *bytes.Buffer, s tables.Snapshot) {
 	leaves := append(append([]tabletype.Leaf(nil), s.KeyLeaves...), s.ValueLeaves...)
 	cols := len(leaves)
 	widths := make([]int, cols)
-	var cells []byte
-	ends := make([]int, 0, (len(s.Entries)+1)*cols) // where each cell ends in cells
+	cells := make([]byte, 0, (len(s.Entries)+1)*cols*12) // a guess: cells grow as needed
+	ends := make([]int, 0, (len(s.Entries)+1)*cols)      // where each cell ends in cells
 	add := func(col, start int) {
 		widths[col] = max(widths[col], utf8.RuneCount(cells[start:]))
 		ends = append(ends, len(cells))
@@ -161,6 +161,7 @@ func tableText(b *bytes.Buffer, s tables.Snapshot) {
 			add(i, start)
 		}
 	}
+	b.Grow(len(cells) + len(ends)*4)
 	start := 0
 	for n, end := range ends {
 		col := n % cols

@@ -442,14 +442,17 @@ func joinValues(values [][]byte, stride int) []byte {
 // sorted returns entries ordered by value, largest first (by the first
 // numeric member of a struct value), then by key.
 func (t *table) sorted(entries []Entry) []Entry {
-	vals := make([]tabletype.Value, len(entries))
 	keys := make([]sortKey, len(entries))
 	for i, e := range entries {
-		vals[i], _ = e.Value.At(t.sortBy)
-		keys[i] = newSortKey(vals[i], i)
+		v, _ := e.Value.At(t.sortBy)
+		keys[i] = newSortKey(v, i)
+	}
+	by := func(k sortKey) tabletype.Value {
+		v, _ := entries[k.index].Value.At(t.sortBy)
+		return v
 	}
 	slices.SortFunc(keys, func(a, b sortKey) int {
-		c := b.compare(a, vals)
+		c := b.compare(a, by)
 		if c == 0 {
 			c = tabletype.Compare(entries[a.index].Key, entries[b.index].Key)
 		}
@@ -501,10 +504,11 @@ func newSortKey(v tabletype.Value, index int) sortKey {
 	return k
 }
 
-// compare orders a and b by their values (vals, by index).
-func (a sortKey) compare(b sortKey, vals []tabletype.Value) int {
+// compare orders a and b by their values (value gives them when they are
+// not integers of up to 64 bits).
+func (a sortKey) compare(b sortKey, value func(sortKey) tabletype.Value) int {
 	if !a.fast || !b.fast {
-		return tabletype.Compare(vals[a.index], vals[b.index])
+		return tabletype.Compare(value(a), value(b))
 	}
 	switch {
 	case a.neg != b.neg && a.neg:
