@@ -41,7 +41,8 @@ func mapsBench(b *bytes.Buffer, dir, evtrace, loadgen string, pyEnv []string, re
 	b.WriteString("100,000 entries (one per marked getpgid call); the consumer then gets SIGINT and\n")
 	b.WriteString("prints every entry, sorted by value, to a pipe. Wall is SIGINT until the process\n")
 	b.WriteString("exited; CPU is its user+system time after SIGINT. evtrace reads the map with\n")
-	b.WriteString("BPF_MAP_LOOKUP_AND_DELETE_BATCH; bcc's Python with items() (a lookup per key).\n")
+	b.WriteString("BPF_MAP_LOOKUP_BATCH (the read at exit does not clear); bcc's Python with\n")
+	b.WriteString("items() (a BPF_MAP_GET_NEXT_KEY and a lookup per key).\n")
 	fmt.Fprintf(b, "%d runs each, median [range].\n\n", reps)
 	b.WriteString("| consumer | entries printed | wall ms | CPU ms |\n|---|---|---|---|\n")
 	wall := map[string]float64{}
