@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evtrace/evtrace/output"
 	"github.com/evtrace/evtrace/tracer/backend"
 	"github.com/evtrace/evtrace/tracer/kernel"
 	"github.com/evtrace/evtrace/tracer/testenv"
@@ -371,7 +372,7 @@ func TestWhileOpening(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := 0
 	signalled := make(chan struct{})
-	opened := whileOpening(ctx, func() { stopped++; close(signalled) }, &stderr)
+	opened := whileOpening(ctx, func() { stopped++; close(signalled) }, output.NewStatus(&stderr))
 	cancel() // the signal
 	select {
 	case <-signalled: // seen before Open returns
@@ -387,7 +388,7 @@ func TestWhileOpening(t *testing.T) {
 	stopped = 0
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
-	whileOpening(ctx, func() { stopped++ }, &stderr)()
+	whileOpening(ctx, func() { stopped++ }, output.NewStatus(&stderr))()
 	if stopped != 0 || stderr.Len() != 0 {
 		t.Errorf("without a signal: stop called %d times, stderr %q", stopped, stderr.String())
 	}

@@ -21,7 +21,6 @@ import (
 	"github.com/evtrace/evtrace/tracer/conventions"
 	"github.com/evtrace/evtrace/tracer/kernel"
 	"github.com/evtrace/evtrace/tracer/layout"
-	"github.com/evtrace/evtrace/tracer/listen"
 	"github.com/evtrace/evtrace/tracer/runner"
 	"github.com/evtrace/evtrace/tracer/tables"
 	"github.com/evtrace/evtrace/tracer/tracepipe"
@@ -158,19 +157,19 @@ func runProgram(c *cli.Context, name, source string) error {
 		}
 		return err
 	}
-	stdout, stderr := c.App.Writer, c.App.ErrWriter
+	stdout, status := c.App.Writer, output.NewStatus(c.App.ErrWriter)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	mountTracing(stderr)
-	opts.Note = func(s string) { fmt.Fprintf(stderr, "evtrace: %s\n", s) }
-	opened := whileOpening(ctx, stop, stderr)
+	mountTracing(status)
+	opts.Note = func(s string) { status.Say("%s", s) }
+	opened := whileOpening(ctx, stop, status)
 	r, err := runner.Open(backends(), opts)
 	opened()
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	reportStale(stderr, r)
+	reportStale(status, r)
 	out := newSink(stdout, stop)
 	p := output.NewRecordPrinter(out.w, format, r.Tables(), traceFmt)
 	mp := output.NewMapPrinter(out.w, format)
@@ -179,12 +178,12 @@ func runProgram(c *cli.Context, name, source string) error {
 		out.done(p.TraceHeader())
 	}
 	out.flush()
-	fmt.Fprintf(stderr, "evtrace: %s\n", r.StartNote())
+	status.Say("%s", r.StartNote())
 	st, runErr := r.Run(ctx, runner.Output{
 		Record: func(table string, fields []layout.Field, vals []any) { out.done(p.Record(table, fields, vals)) },
 		Trace:  func(l tracepipe.Line, wall time.Time) { out.done(p.Trace(l, wall)) },
 		Maps:   func(snaps []tables.Snapshot) { out.done(mp.Print(snaps)) },
-		Lost:   func(source string, n uint64) { fmt.Fprintf(stderr, "evtrace: lost %d events (%s)\n", n, source) },
+		Lost:   status.Lost,
 		Flush:  out.flush,
 	})
 	out.flush()
@@ -192,11 +191,11 @@ func runProgram(c *cli.Context, name, source string) error {
 	closeErr := r.Close()
 	switch {
 	case silent:
-		fmt.Fprintln(stderr, "evtrace: detached; nothing was printed")
+		status.Say("detached; nothing was printed")
 	case mapsOnly:
-		fmt.Fprintf(stderr, "evtrace: detached; maps printed %d times\n", st.Prints)
+		status.Say("detached; maps printed %d times", st.Prints)
 	default:
-		fmt.Fprintln(stderr, summary(listen.Stats{Events: st.Events, Lost: st.Lost, LossesExact: st.LossesExact}))
+		status.Summary(output.RunStats{Events: st.Events, Lost: st.Lost, LossesExact: st.LossesExact})
 	}
 	return errors.Join(runErr, closeErr, out.err)
 }
