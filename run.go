@@ -172,8 +172,7 @@ func runProgram(c *cli.Context, name, source string) error {
 	reportStale(status, r)
 	out := newSink(stdout, stop)
 	p := output.NewRecordPrinter(out.w, format, r.Tables(), traceFmt)
-	mp := output.NewMapPrinter(out.w, format)
-	mp.Stamp = opts.Interval > 0
+	mp := &output.MapPrinter{W: out.w, Format: format, Stamp: opts.Interval > 0}
 	if r.TraceOnly() {
 		out.done(p.TraceHeader())
 	}
@@ -189,6 +188,13 @@ func runProgram(c *cli.Context, name, source string) error {
 	out.flush()
 	silent, mapsOnly := r.Silent(), r.MapsOnly()
 	closeErr := r.Close()
+	reportEnd(status, st, silent, mapsOnly)
+	return errors.Join(runErr, closeErr, out.err)
+}
+
+// reportEnd writes a run's last line: what it delivered, or that it had
+// no events.
+func reportEnd(status *output.Status, st runner.Stats, silent, mapsOnly bool) {
 	switch {
 	case silent:
 		status.Say("detached; nothing was printed")
@@ -197,7 +203,6 @@ func runProgram(c *cli.Context, name, source string) error {
 	default:
 		status.Summary(output.RunStats{Events: st.Events, Lost: st.Lost, LossesExact: st.LossesExact})
 	}
-	return errors.Join(runErr, closeErr, out.err)
 }
 
 // parseProgramFlags reads the flags of run and tutorial.

@@ -20,15 +20,15 @@ import (
 // the time, as bcc's tools do with an interval. JSON: one object per map
 // per print.
 type MapPrinter struct {
-	w      io.Writer
-	format Format
+	W      io.Writer
+	Format Format
 	// Stamp starts each text print with the time (HH:MM:SS).
 	Stamp bool
 }
 
 // NewMapPrinter prints maps to w.
 func NewMapPrinter(w io.Writer, format Format) *MapPrinter {
-	return &MapPrinter{w: w, format: format}
+	return &MapPrinter{W: w, Format: format}
 }
 
 // Print prints one read of the maps.
@@ -36,7 +36,7 @@ func (p *MapPrinter) Print(snaps []tables.Snapshot) error {
 	var b bytes.Buffer
 	for i, s := range snaps {
 		var err error
-		if p.format == JSON {
+		if p.Format == JSON {
 			err = mapJSON(&b, s)
 		} else {
 			if i == 0 && p.Stamp {
@@ -51,7 +51,7 @@ func (p *MapPrinter) Print(snaps []tables.Snapshot) error {
 			return fmt.Errorf("map %s: %w", s.Map, err)
 		}
 	}
-	_, err := p.w.Write(b.Bytes())
+	_, err := p.W.Write(b.Bytes())
 	return err
 }
 
