@@ -194,13 +194,13 @@ func hasMap(maps []backend.MapInfo, name string) bool {
 // notRead says why the map name is not among those read.
 func notRead(maps []backend.MapInfo, name string) string {
 	var data []string
-	kind := ""
-	for _, m := range maps {
+	var found *backend.MapInfo
+	for i, m := range maps {
 		if bpfmap.IsDataMap(m.Type) {
 			data = append(data, m.Name)
 		}
 		if m.Name == name {
-			kind = m.Kind
+			found = &maps[i]
 		}
 	}
 	list := "the program has no data maps"
@@ -208,21 +208,12 @@ func notRead(maps []backend.MapInfo, name string) string {
 		list = "its data maps are " + strings.Join(data, ", ")
 	}
 	switch {
-	case kind != "" && !bpfmap.IsDataMap(typeOf(maps, name)):
-		return fmt.Sprintf("not a data map (%s); %s", kind, list)
-	case kind != "":
-		return "not selected by --maps"
+	case found == nil:
+		return "no such map; " + list
+	case !bpfmap.IsDataMap(found.Type):
+		return fmt.Sprintf("not a data map (%s); %s", found.Kind, list)
 	}
-	return "no such map; " + list
-}
-
-func typeOf(maps []backend.MapInfo, name string) uint32 {
-	for _, m := range maps {
-		if m.Name == name {
-			return m.Type
-		}
-	}
-	return 0
+	return "not selected by --maps"
 }
 
 // newTable lays out m's key and value and decides how it prints.
