@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/evtrace/evtrace/output"
 	"github.com/evtrace/evtrace/tracer/backend"
 	"github.com/evtrace/evtrace/tracer/elfobj"
 	"github.com/evtrace/evtrace/tracer/listen"
@@ -50,7 +51,7 @@ runs to come: they are compiled into the object.`,
 				if o.cfg.Mode == listen.ModeDebug {
 					return usagef("--mode debug compiles at every start (its lines carry a token made for each run): nothing to compile ahead of time")
 				}
-				mountTracing(c.App.ErrWriter)
+				mountTracing(output.NewStatus(c.App.ErrWriter))
 				plan, res, err := listen.BuildObject(o.cfg)
 				if err != nil {
 					return err

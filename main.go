@@ -326,14 +326,14 @@ func listenAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	stdout, stderr := c.App.Writer, c.App.ErrWriter
-	mountTracing(stderr)
+	stdout, status := c.App.Writer, output.NewStatus(c.App.ErrWriter)
+	mountTracing(status)
 	if o.ebpf {
 		return printListenSource(stdout, o.cfg)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	opened := whileOpening(ctx, stop, stderr)
+	opened := whileOpening(ctx, stop, status)
 	t, err := listen.Open(backends(), o.cfg)
 	opened()
 	if err != nil {
@@ -343,7 +343,7 @@ func listenAction(c *cli.Context) error {
 		return err
 	}
 	defer t.Close()
-	reportListenStart(stderr, t, o.verbose)
+	reportListenStart(status, t, o.verbose)
 	out := newSink(stdout, stop)
 	p := output.NewListenPrinter(out.w, o.format, o.showNetNS, t.Plan().Strategy.ReportsReturn())
 	if o.cfg.Mode == listen.ModeDebug {
@@ -352,17 +352,18 @@ func listenAction(c *cli.Context) error {
 		out.done(p.EventHeader())
 	}
 	out.flush()
-	fmt.Fprintln(stderr, "evtrace: tracing listen() calls; Ctrl-C to stop")
+	status.Say("tracing listen() calls; Ctrl-C to stop")
 	runErr := t.Run(ctx, listen.Handler{
 		Event: func(e listen.Event) { out.done(p.Event(e)) },
 		Trace: func(l tracepipe.Line) { out.done(p.Trace(l, t.WallTime(l.Time))) },
-		Lost:  func(source string, n uint64) { fmt.Fprintf(stderr, "evtrace: lost %d events (%s)\n", n, source) },
-		Error: func(err error) { fmt.Fprintf(stderr, "evtrace: %v\n", err) },
+		Lost:  status.Lost,
+		Error: func(err error) { status.Say("%v", err) },
 		Flush: out.flush,
 	})
 	out.flush()
 	closeErr := t.Close()
-	fmt.Fprintln(stderr, summary(t.Stats()))
+	st := t.Stats()
+	status.Summary(output.RunStats{Events: st.Events, Lost: st.Lost, LossesExact: st.LossesExact, Foreign: st.Foreign})
 	return errors.Join(runErr, closeErr, out.err)
 }
 
@@ -381,33 +382,21 @@ func printListenSource(stdout io.Writer, cfg listen.Config) error {
 }
 
 // reportListenStart says how the probe was attached and loaded.
-func reportListenStart(stderr io.Writer, t *listen.Tracer, verbose bool) {
+func reportListenStart(status *output.Status, t *listen.Tracer, verbose bool) {
 	plan := t.Plan()
-	fmt.Fprintf(stderr, "evtrace: attached with %s (%s); struct offsets %s\n", plan.Strategy, plan.StrategyReason, plan.OffsetsReason)
-	fmt.Fprintf(stderr, "evtrace: backend %s\n", t.Backend())
+	status.Say("attached with %s (%s); struct offsets %s", plan.Strategy, plan.StrategyReason, plan.OffsetsReason)
+	status.Say("backend %s", t.Backend())
 	if verbose {
-		fmt.Fprintf(stderr, "evtrace: compiled against kernel headers %s\n", t.Headers().Desc)
+		status.Say("compiled against kernel headers %s", t.Headers().Desc)
 	}
-	reportStale(stderr, t)
-}
-
-// summary is the last line of a run, on stderr.
-func summary(st listen.Stats) string {
-	s := fmt.Sprintf("evtrace: %d events, %d lost", st.Events, st.Lost)
-	if !st.LossesExact {
-		s += " (this kernel, before Linux 6.0, does not report drops after a ring's last record: more may be lost)"
-	}
-	if st.Foreign > 0 {
-		s += fmt.Sprintf("; %d trace lines of other programs ignored", st.Foreign)
-	}
-	return s
+	reportStale(status, t)
 }
 
 // whileOpening covers the compile and attach, which libbcc cannot cut
 // short: a first SIGINT or SIGTERM ends the run cleanly once they are done,
 // and gives the signals back to the default action, so that a second one
 // ends the process at once. Call the returned function when Open returns.
-func whileOpening(ctx context.Context, stop func(), stderr io.Writer) (opened func()) {
+func whileOpening(ctx context.Context, stop func(), status *output.Status) (opened func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -415,7 +404,7 @@ func whileOpening(ctx context.Context, stop func(), stderr io.Writer) (opened fu
 		select {
 		case <-ctx.Done():
 			stop()
-			fmt.Fprintln(stderr, "evtrace: stopping once the probe is loaded (a second signal ends evtrace now)")
+			status.Say("stopping once the probe is loaded (a second signal ends evtrace now)")
 		case <-done:
 		}
 	}()
@@ -429,27 +418,27 @@ func whileOpening(ctx context.Context, stop func(), stderr io.Writer) (opened fu
 // are missing and evtrace runs as root, and says what it mounted. A
 // failure is not reported here: the step that needs them says what is
 // missing.
-func mountTracing(stderr io.Writer) {
+func mountTracing(status *output.Status) {
 	if os.Geteuid() != 0 {
 		return
 	}
 	mounted, _ := kernel.MountTracing()
 	for _, m := range mounted {
-		fmt.Fprintf(stderr, "evtrace: mounted %s\n", m)
+		status.Say("mounted %s", m)
 	}
 }
 
 // reportStale says which kprobes of dead evtrace (or bcc) processes the
 // start removed.
-func reportStale(stderr io.Writer, s interface {
+func reportStale(status *output.Status, s interface {
 	StaleKprobesRemoved() ([]string, error)
 }) {
 	stale, err := s.StaleKprobesRemoved()
 	for _, name := range stale {
-		fmt.Fprintf(stderr, "evtrace: removed stale kprobe %s (its process is gone)\n", name)
+		status.Say("removed stale kprobe %s (its process is gone)", name)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "evtrace: warning: %v\n", err)
+		status.Warn(err)
 	}
 }
 

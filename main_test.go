@@ -8,12 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/evtrace/evtrace/output"
 	"github.com/evtrace/evtrace/tracer/backend"
 	"github.com/evtrace/evtrace/tracer/kernel"
 	"github.com/evtrace/evtrace/tracer/testenv"
@@ -56,6 +58,13 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"listen", "extra"}, `listen takes no arguments`},
 		{[]string{"listen", "--no-such-flag"}, `flag provided but not defined: -no-such-flag`},
 		{[]string{"lisen"}, `unknown command "lisen"`},
+		{[]string{"tutorial", "hello", "--ebpf", "--hist", "dist"}, `--hist dist: want NAME=VALUE, NAME a map's name`},
+		{[]string{"tutorial", "hello", "--ebpf", "--hist", "dist=cubic"}, `--hist dist=cubic: unknown histogram mode "cubic" (want log2, linear or table)`},
+		{[]string{"tutorial", "hello", "--ebpf", "--hist-label", "=usecs"}, `--hist-label =usecs: want NAME=VALUE`},
+		{[]string{"tutorial", "hello", "--ebpf", "-i", "0"}, `-i 0: want at least 1ms`},
+		{[]string{"tutorial", "hello", "--ebpf", "-i", "soon"}, `-i "soon": want a duration (500ms, 2s) or a number of seconds`},
+		{[]string{"tutorial", "hello", "--ebpf", "--top", "-1"}, `--top -1: want a positive number`},
+		{[]string{"tutorial", "hello", "--ebpf", "--maps", "a,,b"}, `--maps "a,,b": want map names separated by commas`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -239,6 +248,33 @@ func TestCompilerEndsProcess(t *testing.T) {
 	}
 }
 
+// Some of LLVM's BPF backend checks abort() the process (report_fatal_error),
+// which no exit handler sees: using the value __sync_fetch_and_add returns,
+// on the CPU version bcc compiles for. The user gets LLVM's reason as one
+// line and exit status 1, not a silent exit or a Go traceback.
+func TestLLVMFatalErrorIsOneLine(t *testing.T) {
+	testenv.RequireBPF(t)
+	probe := filepath.Join(t.TempDir(), "xadd.c")
+	src := `BPF_ARRAY(n, u32, 1);
+TRACEPOINT_PROBE(syscalls, sys_enter_getpgid) {
+	int zero = 0;
+	u32 *p = n.lookup(&zero);
+	if (p)
+		bpf_trace_printk("%u\n", __sync_fetch_and_add(p, 1));
+	return 0;
+}
+`
+	if err := os.WriteFile(probe, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runAs(t, false, "run", probe)
+	// The line is libbcc's rewritten text's, not the file's.
+	re := regexp.MustCompile(`^evtrace: compile: LLVM failed: line \d+: Invalid usage of the XADD return value\n$`)
+	if code != 1 || stdout != "" || !re.MatchString(stderr) {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 1 and one line matching %s", code, stdout, stderr, re)
+	}
+}
+
 // rootTempDir returns a new directory that only root can write, with
 // parents only root can write (/run): a directory evtrace accepts as a
 // cache. t.TempDir, under /tmp, is refused.
@@ -336,7 +372,7 @@ func TestWhileOpening(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := 0
 	signalled := make(chan struct{})
-	opened := whileOpening(ctx, func() { stopped++; close(signalled) }, &stderr)
+	opened := whileOpening(ctx, func() { stopped++; close(signalled) }, output.NewStatus(&stderr))
 	cancel() // the signal
 	select {
 	case <-signalled: // seen before Open returns
@@ -352,7 +388,7 @@ func TestWhileOpening(t *testing.T) {
 	stopped = 0
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
-	whileOpening(ctx, func() { stopped++ }, &stderr)()
+	whileOpening(ctx, func() { stopped++ }, output.NewStatus(&stderr))()
 	if stopped != 0 || stderr.Len() != 0 {
 		t.Errorf("without a signal: stop called %d times, stderr %q", stopped, stderr.String())
 	}

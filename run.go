@@ -8,6 +8,7 @@ import (
 	"io"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -20,8 +21,8 @@ import (
 	"github.com/evtrace/evtrace/tracer/conventions"
 	"github.com/evtrace/evtrace/tracer/kernel"
 	"github.com/evtrace/evtrace/tracer/layout"
-	"github.com/evtrace/evtrace/tracer/listen"
 	"github.com/evtrace/evtrace/tracer/runner"
+	"github.com/evtrace/evtrace/tracer/tables"
 	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
 
@@ -37,7 +38,19 @@ func programFlags() []cli.Flag {
 		&cli.IntFlag{Name: "count", Usage: "stop after `N` events (0: no limit)"},
 		&cli.BoolFlag{Name: "ebpf", Usage: "print the C text and exit"},
 		&cli.StringFlag{Name: "kernel-source", Usage: "kernel headers tree `DIR` (passed to bcc as BCC_KERNEL_SOURCE)"},
-	}, perfFlags()...)
+	}, append(mapFlags(), perfFlags()...)...)
+}
+
+// mapFlags say which data maps evtrace run prints, when and how.
+func mapFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "maps", Usage: "print only these data maps, in this order: `NAME,...` (default: every hash, array and their per-CPU and LRU kinds)"},
+		&cli.StringFlag{Name: "interval", Aliases: []string{"i"}, Usage: "print the maps every `D` (a duration such as 500ms, or seconds), then clear them as bcc's tools do"},
+		&cli.BoolFlag{Name: "cumulative", Usage: "keep the maps' contents after each print instead of clearing them"},
+		&cli.StringSliceFlag{Name: "hist", Usage: "print map NAME as a log2 or linear histogram, or as a table: `NAME=MODE` (repeatable; default: BPF_HISTOGRAM maps, log2 when the program calls bpf_log2/bpf_log2l)"},
+		&cli.StringSliceFlag{Name: "hist-label", Usage: "label histogram NAME's value column as bcc's tools do, e.g. dist=usecs: `NAME=LABEL` (repeatable; default: value)"},
+		&cli.IntFlag{Name: "top", Usage: "print only the `N` largest entries of each table (0: all)"},
+	}
 }
 
 func runCommand() *cli.Command {
@@ -56,15 +69,27 @@ Every BPF_PERF_OUTPUT table the program submits to is read, and each event
 is decoded from the struct passed to perf_submit (libbcc records its
 members; bitfields and packing are read from the struct's definition in
 the file): columns headed by the field names, or -o json. If the program
-calls bpf_trace_printk, the trace pipe is read and printed. A program with
-neither keeps its results in maps, which evtrace run does not print yet.
+calls bpf_trace_printk, the trace pipe is read and printed.
+
+Its data maps (BPF_HASH, BPF_ARRAY, BPF_HISTOGRAM, their per-CPU and LRU
+kinds, BPF_TABLE of those) are printed at exit, and every -i, decoded from
+the key and leaf types libbcc records; each print clears them, as bcc's
+tools do, unless --cumulative. A BPF_HISTOGRAM whose key is a slot (or a
+struct with a slot member: one histogram per value of the others) prints
+as bcc's print_log2_hist when the program calls bpf_log2 or bpf_log2l,
+else as print_linear_hist. Other maps print as columns sorted by value,
+largest first; array entries that are zero are left out. With -o json,
+one object per map per print. --count counts events; for a program that
+reports only through maps, it is the number of -i prints.
 
 Examples:
    sudo evtrace run getppid.c                     # auto-attach, print events
    sudo evtrace run probe.c -D TARGET_PID=1234    # a define for the C
    sudo evtrace run probe.c --attach kprobe:inet_listen=on_listen
    sudo evtrace run hello.c --format '{1} {5}'    # pid and message of each printk
-   sudo evtrace run probe.c -o json --count 10    # ten events as JSON, then exit`,
+   sudo evtrace run probe.c -o json --count 10    # ten events as JSON, then exit
+   sudo evtrace run runqlat.c --hist-label dist=usecs -i 1s --count 5
+   sudo evtrace run counts.c --maps counts --top 10 --duration 10s`,
 		Flags:        programFlags(),
 		OnUsageError: onUsageError,
 		Action: func(c *cli.Context) error {
@@ -132,40 +157,52 @@ func runProgram(c *cli.Context, name, source string) error {
 		}
 		return err
 	}
-	stdout, stderr := c.App.Writer, c.App.ErrWriter
+	stdout, status := c.App.Writer, output.NewStatus(c.App.ErrWriter)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	mountTracing(stderr)
-	opts.Note = func(s string) { fmt.Fprintf(stderr, "evtrace: %s\n", s) }
-	opened := whileOpening(ctx, stop, stderr)
+	mountTracing(status)
+	opts.Note = func(s string) { status.Say("%s", s) }
+	opened := whileOpening(ctx, stop, status)
 	r, err := runner.Open(backends(), opts)
 	opened()
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	reportStale(stderr, r)
+	reportStale(status, r)
 	out := newSink(stdout, stop)
 	p := output.NewRecordPrinter(out.w, format, r.Tables(), traceFmt)
+	mp := &output.MapPrinter{W: out.w, Format: format, Stamp: opts.Interval > 0}
 	if r.TraceOnly() {
 		out.done(p.TraceHeader())
 	}
 	out.flush()
-	fmt.Fprintf(stderr, "evtrace: %s\n", r.StartNote())
+	status.Say("%s", r.StartNote())
 	st, runErr := r.Run(ctx, runner.Output{
 		Record: func(table string, fields []layout.Field, vals []any) { out.done(p.Record(table, fields, vals)) },
 		Trace:  func(l tracepipe.Line, wall time.Time) { out.done(p.Trace(l, wall)) },
-		Lost:   func(source string, n uint64) { fmt.Fprintf(stderr, "evtrace: lost %d events (%s)\n", n, source) },
+		Maps:   func(snaps []tables.Snapshot) { out.done(mp.Print(snaps)) },
+		Lost:   status.Lost,
 		Flush:  out.flush,
 	})
 	out.flush()
+	silent, mapsOnly := r.Silent(), r.MapsOnly()
 	closeErr := r.Close()
-	if r.Silent() {
-		fmt.Fprintln(stderr, "evtrace: detached; its maps were not printed")
-	} else {
-		fmt.Fprintln(stderr, summary(listen.Stats{Events: st.Events, Lost: st.Lost, LossesExact: st.LossesExact}))
-	}
+	reportEnd(status, st, silent, mapsOnly)
 	return errors.Join(runErr, closeErr, out.err)
+}
+
+// reportEnd writes a run's last line: what it delivered, or that it had
+// no events.
+func reportEnd(status *output.Status, st runner.Stats, silent, mapsOnly bool) {
+	switch {
+	case silent:
+		status.Say("detached; nothing was printed")
+	case mapsOnly:
+		status.Say("detached; maps printed %d times", st.Prints)
+	default:
+		status.Summary(output.RunStats{Events: st.Events, Lost: st.Lost, LossesExact: st.LossesExact})
+	}
 }
 
 // parseProgramFlags reads the flags of run and tutorial.
@@ -214,11 +251,83 @@ func parseProgramFlags(c *cli.Context, name, source string) (opts runner.Options
 		}
 		explicit = append(explicit, p)
 	}
+	maps, interval, err := parseMapFlags(c)
+	if err != nil {
+		return opts, format, "", err
+	}
 	return runner.Options{
 		Name: name, Source: source, CFlags: cflags, Probes: explicit,
 		PerfPages: pages, PerfWakeup: wakeup, KernelSource: c.String("kernel-source"),
 		Count: uint64(c.Int("count")), Duration: c.Duration("duration"),
+		Maps: maps, Interval: interval,
 	}, format, traceFmt, nil
+}
+
+// parseMapFlags reads --maps, -i, --cumulative, --hist, --hist-label and
+// --top.
+func parseMapFlags(c *cli.Context) (cfg tables.Config, interval time.Duration, err error) {
+	if list := strings.Join(c.StringSlice("maps"), ","); list != "" {
+		for _, name := range strings.Split(list, ",") {
+			if !probes.IsIdent(name) {
+				return cfg, 0, usagef("--maps %q: want map names separated by commas", list)
+			}
+			cfg.Select = append(cfg.Select, name)
+		}
+	}
+	if s := c.String("interval"); s != "" {
+		if interval, err = parseInterval(s); err != nil {
+			return cfg, 0, usageError{err}
+		}
+	}
+	cfg.Cumulative = c.Bool("cumulative")
+	if cfg.Top = c.Int("top"); cfg.Top < 0 {
+		return cfg, 0, usagef("--top %d: want a positive number", cfg.Top)
+	}
+	cfg.Modes = map[string]tables.Mode{}
+	for _, h := range c.StringSlice("hist") {
+		name, mode, err := nameValue(h)
+		if err == nil {
+			cfg.Modes[name], err = tables.ParseMode(mode)
+		}
+		if err != nil {
+			return cfg, 0, usageError{fmt.Errorf("--hist %s: %w", h, err)}
+		}
+	}
+	cfg.Labels = map[string]string{}
+	for _, l := range c.StringSlice("hist-label") {
+		name, label, err := nameValue(l)
+		if err != nil {
+			return cfg, 0, usageError{fmt.Errorf("--hist-label %s: %w", l, err)}
+		}
+		cfg.Labels[name] = label
+	}
+	return cfg, interval, nil
+}
+
+// nameValue splits NAME=VALUE, NAME a map's name.
+func nameValue(s string) (name, value string, err error) {
+	name, value, ok := strings.Cut(s, "=")
+	if !ok || !probes.IsIdent(name) || value == "" {
+		return "", "", fmt.Errorf("want NAME=VALUE, NAME a map's name")
+	}
+	return name, value, nil
+}
+
+// parseInterval reads -i: a Go duration, or a number of seconds as bcc's
+// tools take it.
+func parseInterval(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		secs, ferr := strconv.ParseFloat(s, 64)
+		if ferr != nil || !(secs > 0 && secs < 1e9) {
+			return 0, fmt.Errorf("-i %q: want a duration (500ms, 2s) or a number of seconds", s)
+		}
+		d = time.Duration(secs * float64(time.Second))
+	}
+	if d < time.Millisecond {
+		return 0, fmt.Errorf("-i %s: want at least 1ms", s)
+	}
+	return d, nil
 }
 
 // sink writes output through a buffer, flushed whenever the tracer has

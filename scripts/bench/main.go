@@ -52,7 +52,7 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions of each point")
 	secs := flag.Float64("seconds", 2, "load duration per point at a fixed rate")
 	out := flag.String("out", "docs/benchmarks.md", "markdown report")
-	only := flag.String("only", "", "perf, debug or start: measure that part only")
+	only := flag.String("only", "", "perf, debug, start or maps: measure that part only")
 	flag.Parse()
 	probe := filepath.Join(*dir, "probe.c")
 	// bcc's Python finds headers only where libbcc looks; on a kernel
@@ -103,6 +103,16 @@ func main() {
 			os.Exit(1)
 		}
 	}
+	if *only == "" || *only == "maps" {
+		if err := mapsBench(&report, *dir, *evtrace, *loadgen, pyEnv, max(*reps, 3)); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: maps:", err)
+			os.Exit(1)
+		}
+	}
+	if *only != "" && *only != "perf" && *only != "debug" {
+		write(*out, report.Bytes())
+		return
+	}
 	report.WriteString(perfHeader)
 	medians := map[pointKey][]median{}
 	for _, c := range consumers {
@@ -134,11 +144,27 @@ func main() {
 		}
 	}
 	footer(&report, medians, perfRates, debugRates)
-	if err := os.WriteFile(*out, report.Bytes(), 0o644); err != nil {
+	write(*out, report.Bytes())
+}
+
+func write(out string, report []byte) {
+	if err := os.WriteFile(out, report, 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
-	fmt.Println("wrote", *out)
+	fmt.Println("wrote", out)
+}
+
+// medianOf is the median of v (sorted in place).
+func medianOf(v []float64) float64 {
+	sort.Float64s(v)
+	return v[len(v)/2]
+}
+
+// spread formats v's median and range, "median [low–high]".
+func spread(v []float64, f string) string {
+	m := medianOf(v)
+	return fmt.Sprintf(f+" ["+f+"–"+f+"]", m, v[0], v[len(v)-1])
 }
 
 // running is a consumer started and attached.
@@ -148,11 +174,16 @@ type running struct {
 	ready time.Duration
 }
 
-// start runs a consumer and waits until it says it is attached.
+// start runs a consumer, its output to /dev/null (every consumer formats
+// every event), and waits until it says it is attached.
 func start(args, env []string, readyText string) (*running, error) {
 	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdout = nil // /dev/null: every consumer formats every event
 	cmd.Env = env
+	return startCmd(cmd, readyText)
+}
+
+// startCmd starts cmd and waits until its stderr says readyText.
+func startCmd(cmd *exec.Cmd, readyText string) (*running, error) {
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

@@ -140,6 +140,17 @@ type Set struct {
 type MapInfo struct {
 	Name string
 	Kind string // the kernel's map type: "hash", "array", "ringbuf", ...
+	// FD is the loader's descriptor of the map (-1: none); readers
+	// duplicate it.
+	FD int
+	// Type, KeySize, ValueSize and MaxEntries are what the kernel says of
+	// the map (unix.BPF_MAP_TYPE_*; ValueSize is one CPU's for per-CPU
+	// maps); Type is 0 when the kernel did not say.
+	Type                           uint32
+	KeySize, ValueSize, MaxEntries uint32
+	// KeyDesc and LeafDesc are libbcc's descriptions of the key and leaf
+	// types (see tabletype.Parse); empty when the loader has none.
+	KeyDesc, LeafDesc string
 }
 
 func (m MapInfo) String() string { return m.Name + ": " + m.Kind }

@@ -8,10 +8,8 @@ package bccbackend
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
-	"unsafe"
 
 	"github.com/evtrace/evtrace/tracer/backend"
 	"github.com/iovisor/gobpf/bcc"
@@ -232,26 +230,4 @@ func verifierLog(load func(level uint, buf []byte) string) string {
 		log = log[i+1:]
 	}
 	return fmt.Sprintf("... (the start of the verifier's log left out: it is longer than %d bytes)\n%s", len(buf), strings.TrimSpace(log))
-}
-
-// mapType returns the type of a BPF map (BPF_OBJ_GET_INFO_BY_FD).
-func mapType(mapFD int) (uint32, error) {
-	// The head of struct bpf_map_info: type, id, key_size, value_size,
-	// max_entries, map_flags, name. The kernel fills what fits.
-	info := new([16]uint32)
-	attr := &struct {
-		fd      uint32
-		infoLen uint32
-		info    uint64
-	}{
-		fd:      uint32(mapFD),
-		infoLen: uint32(unsafe.Sizeof(*info)),
-		info:    uint64(uintptr(unsafe.Pointer(info))),
-	}
-	_, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_OBJ_GET_INFO_BY_FD, uintptr(unsafe.Pointer(attr)), unsafe.Sizeof(*attr))
-	runtime.KeepAlive(info)
-	if errno != 0 {
-		return 0, fmt.Errorf("map info: %w", errno)
-	}
-	return info[0], nil
 }

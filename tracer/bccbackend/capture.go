@@ -1,7 +1,11 @@
 package bccbackend
 
 /*
+#cgo LDFLAGS: -ldl
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 // While standard error is captured: the memory file that receives it and
@@ -28,12 +32,45 @@ static void evtrace_capture_atexit(void)
 	}
 }
 
+// LLVM's fatal errors (report_fatal_error: a BPF backend check such as
+// "Invalid usage of the XADD return value") print "LLVM ERROR: ..." and
+// abort(), which no exit handler sees: the Go runtime would print a
+// traceback into the captured descriptor and the user would see nothing.
+// With this handler installed the reason goes to the real standard error
+// as one line, and the process exits with status 1 at once (nothing is
+// attached while the program compiles).
+static void evtrace_llvm_fatal(const char *reason)
+{
+	static const char head[] = "evtrace: compile: LLVM failed: ";
+	int fd = evtrace_saved_fd >= 0 ? evtrace_saved_fd : 2;
+
+	if (write(fd, head, sizeof(head) - 1) >= 0 && write(fd, reason, strlen(reason)) >= 0)
+		(void)!write(fd, "\n", 1);
+	_exit(1);
+}
+
+// evtrace_install_llvm_handler installs evtrace_llvm_fatal through LLVM's C
+// API, found in the libLLVM that libbcc loaded (any version).
+static void evtrace_install_llvm_handler(void)
+{
+	static int done;
+	void (*install)(void (*)(const char *));
+
+	if (done)
+		return;
+	done = 1;
+	*(void **)&install = dlsym(RTLD_DEFAULT, "LLVMInstallFatalErrorHandler");
+	if (install)
+		install(evtrace_llvm_fatal);
+}
+
 static void evtrace_capture_begin(int capture_fd, int saved_fd)
 {
 	static int registered;
 
 	if (!registered)
 		registered = atexit(evtrace_capture_atexit) == 0;
+	evtrace_install_llvm_handler();
 	evtrace_capture_fd = capture_fd;
 	evtrace_saved_fd = saved_fd;
 }

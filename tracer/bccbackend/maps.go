@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/evtrace/evtrace/tracer/backend"
+	"github.com/evtrace/evtrace/tracer/bpfmap"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,21 +23,34 @@ var mapKinds = map[uint32]string{
 }
 
 // Maps lists the program's maps (bcc's tables, BPF_HASH and the like),
-// in the order libbcc gives them. The ELF backend's are not listed.
+// in the order libbcc gives them, with the key and leaf types libbcc
+// recorded and the type and sizes the kernel reports. A map the kernel
+// will not describe has Kind "map" and Type 0.
 func (b *bccProgram) Maps() []backend.MapInfo {
 	var maps []backend.MapInfo
 	for id := uint64(0); id < b.mod.TableSize(); id++ {
-		name, _ := b.mod.TableDesc(id)["name"].(string)
-		m := backend.MapInfo{Name: name, Kind: "map"}
+		desc := b.mod.TableDesc(id)
+		name, _ := desc["name"].(string)
+		m := backend.MapInfo{Name: name, Kind: "map", FD: -1}
+		m.KeyDesc, _ = desc["key_desc"].(string)
+		m.LeafDesc, _ = desc["leaf_desc"].(string)
 		if fd, err := b.MapFD(name); err == nil {
-			if typ, err := mapType(fd); err == nil {
-				m.Kind = mapKinds[typ]
+			m.FD = fd
+			if spec, err := bpfmap.Describe(fd); err == nil {
+				m.Type, m.KeySize, m.ValueSize, m.MaxEntries = spec.Type, spec.KeySize, spec.ValueSize, spec.MaxEntries
+				m.Kind = mapKinds[spec.Type]
 				if m.Kind == "" {
-					m.Kind = fmt.Sprintf("map type %d", typ)
+					m.Kind = fmt.Sprintf("map type %d", spec.Type)
 				}
 			}
 		}
 		maps = append(maps, m)
 	}
 	return maps
+}
+
+// mapType returns the kernel's type of a BPF map.
+func mapType(fd int) (uint32, error) {
+	spec, err := bpfmap.Describe(fd)
+	return spec.Type, err
 }

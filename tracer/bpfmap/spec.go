@@ -2,6 +2,7 @@ package bpfmap
 
 import (
 	"errors"
+	"fmt"
 
 	"golang.org/x/sys/unix"
 )
@@ -70,4 +71,22 @@ func IsPerCPU(typ uint32) bool {
 // and clearing one means setting it to zero.
 func IsArray(typ uint32) bool {
 	return typ == unix.BPF_MAP_TYPE_ARRAY || typ == unix.BPF_MAP_TYPE_PERCPU_ARRAY
+}
+
+// Describe asks the kernel for the type and sizes of the map fd refers to
+// (BPF_OBJ_GET_INFO_BY_FD, Linux 4.13; /proc/self/fdinfo on 4.10 to
+// 4.12), for loaders that record only the key and value sizes (libbcc's
+// Go binding). The returned Spec has no Name.
+func Describe(fd int) (Spec, error) {
+	info, err := objInfo(fd)
+	if err != nil {
+		if !unsupported(err) {
+			return Spec{}, fmt.Errorf("map info (fd %d): %w", fd, err)
+		}
+		var ok bool
+		if info, ok = fdinfo(fd); !ok {
+			return Spec{}, fmt.Errorf("map info (fd %d): %w; /proc/self/fdinfo does not describe it", fd, err)
+		}
+	}
+	return Spec{Type: info.Type, KeySize: info.KeySize, ValueSize: info.ValueSize, MaxEntries: info.MaxEntries}, nil
 }

@@ -125,37 +125,121 @@ func PerfArrays(source string) []string {
 	return names
 }
 
-// stripComments returns C source without its comments and the contents
-// of its string and character literals.
-func stripComments(src string) string {
-	var b strings.Builder
+// histogramRe finds bcc's histogram declarations: BPF_HISTOGRAM(name, ...)
+// and BPF_TABLE("histogram", key, leaf, name, size) (BPF_F_TABLE too).
+var histogramRe = regexp.MustCompile(`\b(BPF_HISTOGRAM|BPF_F_TABLE|BPF_TABLE)\s*\(`)
+
+// Histograms names the maps that C source declares as bcc histograms,
+// outside comments, in order.
+func Histograms(source string) []string {
+	code, src := stripComments(source), strip(source, true)
+	var names []string
+	for _, m := range histogramRe.FindAllStringSubmatchIndex(code, -1) {
+		args := macroArgs(src[m[1]:])
+		name := ""
+		switch macro := src[m[2]:m[3]]; {
+		case macro == "BPF_HISTOGRAM" && len(args) >= 1:
+			name = args[0]
+		case macro != "BPF_HISTOGRAM" && len(args) >= 4 && args[0] == `"histogram"`:
+			name = args[3]
+		}
+		if isIdent(name) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// macroArgs splits the arguments of a macro call whose opening
+// parenthesis precedes s, at the commas outside nested parentheses;
+// nil if the call is not closed.
+func macroArgs(s string) []string {
+	var args []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(':
+			depth++
+		case ')':
+			if depth == 0 {
+				return append(args, strings.TrimSpace(s[start:i]))
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				args = append(args, strings.TrimSpace(s[start:i]))
+				start = i + 1
+			}
+		}
+	}
+	return nil
+}
+
+// isIdent says whether s is a C identifier.
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		if c != '_' && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && (i == 0 || !(c >= '0' && c <= '9')) {
+			return false
+		}
+	}
+	return true
+}
+
+// log2Re finds calls of bcc's bpf_log2 and bpf_log2l helpers.
+var log2Re = regexp.MustCompile(`\bbpf_log2l?\s*\(`)
+
+// UsesLog2 says whether C source calls bpf_log2 or bpf_log2l outside
+// comments: bcc's tools print their histograms with print_log2_hist
+// when they bucket by those, print_linear_hist otherwise.
+func UsesLog2(source string) bool { return log2Re.MatchString(stripComments(source)) }
+
+// stripComments returns C source with its comments and the contents of
+// its string and character literals blanked out.
+func stripComments(src string) string { return strip(src, false) }
+
+// strip returns C source with its comments, and the contents of its string
+// and character literals unless keepStrings, replaced by spaces: offsets
+// are those of src, and newlines stay.
+func strip(src string, keepStrings bool) string {
+	b := []byte(src)
+	blank := func(from, to int) {
+		for k := from; k < to; k++ {
+			if b[k] != '\n' {
+				b[k] = ' '
+			}
+		}
+	}
 	for i := 0; i < len(src); i++ {
 		switch {
 		case strings.HasPrefix(src[i:], "//"):
 			end := strings.IndexByte(src[i:], '\n')
 			if end < 0 {
-				return b.String()
+				end = len(src) - i
 			}
+			blank(i, i+end)
 			i += end - 1
 		case strings.HasPrefix(src[i:], "/*"):
 			end := strings.Index(src[i+2:], "*/")
 			if end < 0 {
-				return b.String()
+				blank(i, len(src))
+				return string(b)
 			}
-			b.WriteByte(' ')
+			blank(i, i+2+end+2)
 			i += 2 + end + 1
 		case src[i] == '"' || src[i] == '\'':
-			quote := src[i]
-			b.WriteByte(quote)
+			quote, start := src[i], i+1
 			for i++; i < len(src) && src[i] != quote && src[i] != '\n'; i++ {
 				if src[i] == '\\' {
 					i++
 				}
 			}
-			b.WriteByte(quote)
-		default:
-			b.WriteByte(src[i])
+			if !keepStrings {
+				blank(start, min(i, len(src)))
+			}
 		}
 	}
-	return b.String()
+	return string(b)
 }

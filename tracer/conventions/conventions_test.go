@@ -96,3 +96,39 @@ func TestCallsTracePrintk(t *testing.T) {
 		}
 	}
 }
+
+func TestHistograms(t *testing.T) {
+	src := `
+BPF_HISTOGRAM(dist);
+BPF_HISTOGRAM(disk_dist, disk_key_t, 64);
+// BPF_HISTOGRAM(commented);
+/* BPF_TABLE("histogram", int, u64, commented2, 64); */
+BPF_TABLE("histogram", int, u64, tdist, 64);
+BPF_F_TABLE("histogram", struct key_t, u64, fdist, 10240, BPF_F_NO_PREALLOC);
+BPF_TABLE("hash", u32, u64, counts, 10240);
+BPF_HASH(start, u32);
+int f(void *ctx) { bpf_trace_printk("BPF_HISTOGRAM(notamap)\n"); return 0; }
+`
+	want := []string{"dist", "disk_dist", "tdist", "fdist"}
+	if got := Histograms(src); !reflect.DeepEqual(got, want) {
+		t.Errorf("Histograms = %q, want %q", got, want)
+	}
+}
+
+func TestUsesLog2(t *testing.T) {
+	tests := []struct {
+		src  string
+		want bool
+	}{
+		{"dist.increment(bpf_log2l(delta));", true},
+		{"key.slot = bpf_log2 (bytes);", true},
+		{"// bpf_log2l(x)\nkey.slot = delta / 1000;", false},
+		{`bpf_trace_printk("bpf_log2l(x)");`, false},
+		{"my_bpf_log2l(x);", false},
+	}
+	for _, tt := range tests {
+		if got := UsesLog2(tt.src); got != tt.want {
+			t.Errorf("UsesLog2(%q) = %v, want %v", tt.src, got, tt.want)
+		}
+	}
+}

@@ -36,8 +36,6 @@ func ParseOffsetSource(s string) (OffsetSource, error) {
 	return "", fmt.Errorf("unknown offsets source %q (want auto, btf or headers)", s)
 }
 
-// BTF is where the running kernel publishes its BTF.
-
 // listenField is one kernel struct member the listen probe reads.
 type listenField struct {
 	define   string // C macro that receives the byte offset

@@ -1,9 +1,10 @@
 // Package runner is the runtime of evtrace run (and tutorial): it opens any
 // probe by bcc's conventions, builds a decoder for each perf table it
-// submits to, reads them and the trace pipe, applies the limits (--count,
-// --duration), stops at the first record that does not fit its table, and
-// counts what it delivered and what the kernel lost. It prints nothing:
-// records, trace lines, losses and notes reach the caller through Output.
+// submits to, reads them and the trace pipe, reads its data maps every
+// interval and at exit, applies the limits (--count, --duration), stops at
+// the first record that does not fit its table, and counts what it
+// delivered and what the kernel lost. It prints nothing: records, trace
+// lines, maps, losses and notes reach the caller through Output.
 package runner
 
 import (
@@ -11,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/evtrace/evtrace/tracer/backend"
@@ -19,6 +21,7 @@ import (
 	"github.com/evtrace/evtrace/tracer/kernel"
 	"github.com/evtrace/evtrace/tracer/layout"
 	"github.com/evtrace/evtrace/tracer/session"
+	"github.com/evtrace/evtrace/tracer/tables"
 	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
 
@@ -31,8 +34,16 @@ type Options struct {
 	PerfPages    int
 	PerfWakeup   int
 	KernelSource string
-	Count        uint64        // stop after this many events; 0: no limit
-	Duration     time.Duration // stop after this long; 0: no limit
+	// Count stops the run after this many events, or, for a program
+	// that reports only through maps, after this many interval prints;
+	// 0: no limit.
+	Count    uint64
+	Duration time.Duration // stop after this long; 0: no limit
+	// Maps says which data maps to read and how (--maps, --hist, ...).
+	Maps tables.Config
+	// Interval reads the maps every Interval (and clears them unless
+	// Maps.Cumulative), besides at exit; 0: at exit only.
+	Interval time.Duration
 	// Note receives what the user should know while the program opens
 	// (headers of another release, tables printed as raw bytes), in order.
 	Note func(string)
@@ -43,6 +54,7 @@ type Runner struct {
 	opts     Options
 	sess     *session.Session
 	decoders map[string]*layout.Decoder
+	maps     *tables.Set
 	clock    kernel.WallClock
 	printk   bool
 }
@@ -73,17 +85,34 @@ func Open(backends backend.Set, opts Options) (*Runner, error) {
 	if h := s.Headers(); h.OtherRelease {
 		note(fmt.Sprintf("warning: compiled against %s: struct layouts from these headers may not match the running kernel", h.Desc))
 	}
-	decoders, err := tableDecoders(s, opts.Source, note)
-	if err != nil {
-		s.Close()
+	r := &Runner{opts: opts, sess: s, printk: printk}
+	if err := r.prepare(note); err != nil {
+		r.Close()
 		return nil, err
 	}
-	clock, err := kernel.NewWallClock()
-	if err != nil {
-		s.Close()
-		return nil, err
+	return r, nil
+}
+
+// prepare builds what reads the opened program's outputs: the perf
+// tables' decoders, the maps, the clock.
+func (r *Runner) prepare(note func(string)) error {
+	var err error
+	if r.decoders, err = tableDecoders(r.sess, r.opts.Source, note); err != nil {
+		return err
 	}
-	return &Runner{opts: opts, sess: s, decoders: decoders, clock: clock, printk: printk}, nil
+	cfg := r.opts.Maps
+	cfg.Source = r.opts.Source
+	if r.maps, err = tables.Open(r.sess.Maps(), cfg); err != nil {
+		return err
+	}
+	if r.MapsOnly() && r.opts.Count > 0 && r.opts.Interval == 0 {
+		return fmt.Errorf("--count %d: %s reports only through its maps (no events to count); with -i, --count is the number of prints", r.opts.Count, r.opts.Name)
+	}
+	if r.opts.Interval > 0 && r.maps.Len() == 0 {
+		return fmt.Errorf("-i %v: %s has no data maps to print every interval", r.opts.Interval, r.opts.Name)
+	}
+	r.clock, err = kernel.NewWallClock()
+	return err
 }
 
 // tableDecoders builds a decoder for each perf table the session reads:
@@ -121,13 +150,30 @@ func (r *Runner) Headers() headers.Tree { return r.sess.Headers() }
 // StaleKprobesRemoved: see session.Session.StaleKprobesRemoved.
 func (r *Runner) StaleKprobesRemoved() ([]string, error) { return r.sess.StaleKprobesRemoved() }
 
-// TraceOnly says the program's only output is the trace pipe: its lines
-// are printed under the trace header.
+// Maps names the data maps read, in the order they print.
+func (r *Runner) Maps() []string {
+	if r.maps == nil {
+		return nil
+	}
+	return r.maps.Names()
+}
+
+// TraceOnly says the program's only event output is the trace pipe: its
+// lines are printed under the trace header.
 func (r *Runner) TraceOnly() bool { return len(r.decoders) == 0 && r.printk }
 
-// Silent says the program has no output evtrace run reads (no perf
-// table, no bpf_trace_printk): what it records stays in its maps.
-func (r *Runner) Silent() bool { return len(r.decoders) == 0 && !r.printk }
+// MapsOnly says the program reports only through its data maps (no perf
+// table, no bpf_trace_printk): they are printed every interval and at
+// exit, and there are no events.
+func (r *Runner) MapsOnly() bool {
+	return len(r.decoders) == 0 && !r.printk && r.maps != nil && r.maps.Len() > 0
+}
+
+// Silent says the program has no output evtrace run reads: no perf
+// table, no bpf_trace_printk, no data map.
+func (r *Runner) Silent() bool {
+	return len(r.decoders) == 0 && !r.printk && (r.maps == nil || r.maps.Len() == 0)
+}
 
 // StartNote is the line that says what is attached and how long it runs.
 func (r *Runner) StartNote() string {
@@ -135,14 +181,21 @@ func (r *Runner) StartNote() string {
 	for _, p := range r.sess.Probes() {
 		attached = append(attached, p.Kind.String()+" "+p.Target)
 	}
-	if !r.Silent() {
-		return fmt.Sprintf("tracing (%s); Ctrl-C to stop", strings.Join(attached, ", "))
-	}
 	until := "until Ctrl-C"
 	if r.opts.Duration > 0 {
 		until = "for " + r.opts.Duration.String() + " (or until Ctrl-C)"
 	}
-	return fmt.Sprintf("%s\nevtrace: attached (%s); running %s, printing nothing", noOutputNote(r.opts.Name, r.sess.Maps()), strings.Join(attached, ", "), until)
+	switch {
+	case r.Silent():
+		return fmt.Sprintf("%s\nevtrace: attached (%s); running %s, printing nothing", noOutputNote(r.opts.Name, r.sess.Maps()), strings.Join(attached, ", "), until)
+	case r.maps.Len() == 0:
+		return fmt.Sprintf("tracing (%s); Ctrl-C to stop", strings.Join(attached, ", "))
+	}
+	when := "at exit"
+	if r.opts.Interval > 0 {
+		when = "every " + r.opts.Interval.String() + " and at exit"
+	}
+	return fmt.Sprintf("tracing (%s), running %s; maps %s printed %s", strings.Join(attached, ", "), until, strings.Join(r.maps.Names(), ", "), when)
 }
 
 // noOutputNote says that a program has no output evtrace run reads, and
@@ -155,7 +208,7 @@ func noOutputNote(name string, maps []backend.MapInfo) string {
 	for i, m := range maps {
 		names[i] = m.String()
 	}
-	return fmt.Sprintf("%s has no perf output and calls no bpf_trace_printk (the outputs evtrace run reads): its results are in its maps (%s), which evtrace run does not print yet", name, strings.Join(names, ", "))
+	return fmt.Sprintf("%s has no perf output, calls no bpf_trace_printk and has no data maps (hash, array and their per-CPU and LRU kinds): nothing it does can be printed; its maps are %s", name, strings.Join(names, ", "))
 }
 
 // Output receives what Run reads. Functions may be nil; they are called
@@ -163,30 +216,45 @@ func noOutputNote(name string, maps []backend.MapInfo) string {
 type Output struct {
 	Record func(table string, fields []layout.Field, vals []any)
 	Trace  func(l tracepipe.Line, wall time.Time)
-	Lost   func(source string, n uint64)
-	Flush  func()
+	// Maps receives each read of the maps, every interval and at exit.
+	Maps  func([]tables.Snapshot)
+	Lost  func(source string, n uint64)
+	Flush func()
 }
 
 // Stats is what a run delivered and lost.
 type Stats struct {
 	Events      uint64
+	Prints      uint64 // reads of the maps handed to Output.Maps
 	Lost        uint64
 	LossesExact bool // see session.Session.LossesExact
 }
 
 // Run reads the program's outputs until ctx is done, the duration has
 // passed, the count is reached, or a record does not fit its table's
-// layout (that error ends the run and is returned).
+// layout (that error ends the run and is returned). The maps are read
+// every interval and once more at the end; when the duration is a multiple
+// of the interval, the end's read is the last interval's.
 func (r *Runner) Run(ctx context.Context, out Output) (Stats, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	start := time.Now()
 	if r.opts.Duration > 0 {
 		var stop context.CancelFunc
 		ctx, stop = context.WithTimeout(ctx, r.opts.Duration)
 		defer stop()
 	}
-	var st Stats
-	var decodeErr error // the first record that does not fit its table's layout ends the run
+	var (
+		mu       sync.Mutex // Output's functions are called one at a time
+		st       Stats
+		firstErr error // a record that does not fit its layout, or a map that cannot be read, ends the run
+	)
+	fail := func(err error) {
+		if firstErr == nil {
+			firstErr = err
+		}
+		cancel()
+	}
 	limit := r.opts.Count
 	full := func() bool { return limit > 0 && st.Events >= limit }
 	counted := func() {
@@ -195,16 +263,43 @@ func (r *Runner) Run(ctx context.Context, out Output) (Stats, error) {
 			cancel()
 		}
 	}
+	// printMaps reads the maps and hands them over; false when the run
+	// is to end (an error, or the count of prints reached).
+	printMaps := func(now time.Time, last bool) bool {
+		read := r.maps.Read
+		if last {
+			read = r.maps.ReadLast
+		}
+		snaps, err := read(now)
+		if err != nil {
+			fail(err)
+			return false
+		}
+		if out.Maps != nil {
+			out.Maps(snaps)
+		}
+		if out.Flush != nil {
+			out.Flush()
+		}
+		st.Prints++
+		if r.MapsOnly() && limit > 0 && st.Prints >= limit {
+			cancel()
+			return false
+		}
+		return true
+	}
+	ticks := r.startTicks(ctx, start, &mu, printMaps)
 	runErr := r.sess.Run(ctx, session.Handler{
 		Sample: func(table string, data []byte) {
-			if full() || decodeErr != nil {
+			mu.Lock()
+			defer mu.Unlock()
+			if full() || firstErr != nil {
 				return
 			}
 			d := r.decoders[table]
 			vals, err := d.Decode(data)
 			if err != nil {
-				decodeErr = fmt.Errorf("perf table %s: %w", table, err)
-				cancel()
+				fail(fmt.Errorf("perf table %s: %w", table, err))
 				return
 			}
 			if out.Record != nil {
@@ -213,6 +308,8 @@ func (r *Runner) Run(ctx context.Context, out Output) (Stats, error) {
 			counted()
 		},
 		Trace: func(l tracepipe.Line) {
+			mu.Lock()
+			defer mu.Unlock()
 			if full() {
 				return
 			}
@@ -222,19 +319,76 @@ func (r *Runner) Run(ctx context.Context, out Output) (Stats, error) {
 			counted()
 		},
 		Lost: func(source string, n uint64) {
+			mu.Lock()
+			defer mu.Unlock()
 			st.Lost += n
 			if out.Lost != nil {
 				out.Lost(source, n)
 			}
 		},
-		Flush: out.Flush,
+		Flush: func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if out.Flush != nil {
+				out.Flush()
+			}
+		},
 	})
-	st.LossesExact = r.sess.LossesExact()
-	if decodeErr != nil {
-		runErr = errors.Join(decodeErr, runErr)
+	cancel()
+	finalPrint := <-ticks
+	if finalPrint && firstErr == nil && r.maps.Len() > 0 {
+		printMaps(time.Now(), true)
 	}
-	return st, runErr
+	st.LossesExact = r.sess.LossesExact()
+	return st, errors.Join(firstErr, runErr)
 }
 
-// Close detaches the program; see session.Session.Close.
-func (r *Runner) Close() error { return r.sess.Close() }
+// startTicks reads the maps every interval from start until ctx is done,
+// in a goroutine, under mu. The channel it returns says, once the
+// goroutine has ended, whether the end of the run still needs a read of
+// the maps: not when the count of prints ended it, nor when the last
+// interval ended at the deadline (the end's read would repeat it).
+func (r *Runner) startTicks(ctx context.Context, start time.Time, mu *sync.Mutex, printMaps func(now time.Time, last bool) bool) <-chan bool {
+	done := make(chan bool, 1)
+	if r.opts.Interval <= 0 || r.maps.Len() == 0 {
+		done <- true
+		return done
+	}
+	deadline, hasDeadline := start.Add(r.opts.Duration), r.opts.Duration > 0
+	go func() {
+		for k := time.Duration(1); ; k++ {
+			next := start.Add(k * r.opts.Interval)
+			if hasDeadline && !next.Before(deadline) {
+				done <- true // the end's read is this interval's
+				return
+			}
+			timer := time.NewTimer(time.Until(next))
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				done <- true
+				return
+			case now := <-timer.C:
+				mu.Lock()
+				more := printMaps(now, false)
+				mu.Unlock()
+				if !more {
+					done <- false
+					return
+				}
+			}
+		}
+	}()
+	return done
+}
+
+// Close releases the maps and detaches the program; see
+// session.Session.Close.
+func (r *Runner) Close() error {
+	var err error
+	if r.maps != nil {
+		err = r.maps.Close()
+		r.maps = nil
+	}
+	return errors.Join(err, r.sess.Close())
+}

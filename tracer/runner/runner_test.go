@@ -77,8 +77,8 @@ func TestNoOutputNote(t *testing.T) {
 	if got, want := noOutputNote("a.c", nil), "a.c has no perf output, calls no bpf_trace_printk and has no maps: nothing it does can be printed"; got != want {
 		t.Errorf("no maps: %q, want %q", got, want)
 	}
-	got := noOutputNote("b.c", []backend.MapInfo{{Name: "counts", Kind: "hash"}, {Name: "hist", Kind: "array"}})
-	want := "b.c has no perf output and calls no bpf_trace_printk (the outputs evtrace run reads): its results are in its maps (counts: hash, hist: array), which evtrace run does not print yet"
+	got := noOutputNote("b.c", []backend.MapInfo{{Name: "counts", Kind: "stack_trace"}, {Name: "hist", Kind: "prog_array"}})
+	want := "b.c has no perf output, calls no bpf_trace_printk and has no data maps (hash, array and their per-CPU and LRU kinds): nothing it does can be printed; its maps are counts: stack_trace, hist: prog_array"
 	if got != want {
 		t.Errorf("maps: %q, want %q", got, want)
 	}

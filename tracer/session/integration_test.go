@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"runtime"
 	"strings"
@@ -55,6 +56,23 @@ TRACEPOINT_PROBE(syscalls, sys_enter_listen)
 }
 `
 
+// openTracepointPerf opens tracepointPerfProgram, which submits every
+// listen() call to the perf table "calls".
+func openTracepointPerf(t *testing.T) *Session {
+	t.Helper()
+	s, err := Open(realbackends.Set(), Spec{
+		Name:       "listen_tp.c",
+		Source:     tracepointPerfProgram,
+		Probes:     []backend.Probe{{Kind: backend.Tracepoint, Target: "syscalls:sys_enter_listen", Program: "tracepoint__syscalls__sys_enter_listen"}},
+		PerfTables: []string{"calls"},
+		AnyHeaders: true,
+	})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
 // runUntil causes events with trigger, then runs s until the handler calls
 // done or the timeout passes, and returns whether done was called. Events
 // caused before Run starts wait in the kernel (perf rings exist from Open,
@@ -74,16 +92,7 @@ func runUntil(t *testing.T, s *Session, timeout time.Duration, trigger func(), h
 
 func TestTracepointPerf(t *testing.T) {
 	testenv.RequireBPF(t)
-	s, err := Open(realbackends.Set(), Spec{
-		Name:       "listen_tp.c",
-		Source:     tracepointPerfProgram,
-		Probes:     []backend.Probe{{Kind: backend.Tracepoint, Target: "syscalls:sys_enter_listen", Program: "tracepoint__syscalls__sys_enter_listen"}},
-		PerfTables: []string{"calls"},
-		AnyHeaders: true,
-	})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
+	s := openTracepointPerf(t)
 	defer s.Close()
 
 	var tid int
@@ -195,16 +204,7 @@ func TestUnknownTracepoint(t *testing.T) {
 func TestSessionReleasesEverything(t *testing.T) {
 	testenv.RequireBPF(t)
 	open := func() {
-		s, err := Open(realbackends.Set(), Spec{
-			Name:       "listen_tp.c",
-			Source:     tracepointPerfProgram,
-			Probes:     []backend.Probe{{Kind: backend.Tracepoint, Target: "syscalls:sys_enter_listen", Program: "tracepoint__syscalls__sys_enter_listen"}},
-			PerfTables: []string{"calls"},
-			AnyHeaders: true,
-		})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
+		s := openTracepointPerf(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
 		if err := s.Run(ctx, Handler{}); err != nil {
@@ -533,5 +533,57 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid)
 				t.Errorf("LoadError.Log is not the verifier's log:\n%s", le.LogTail(20))
 			}
 		})
+	}
+}
+
+// conventionsProgram is attached and read by bcc's conventions alone: a
+// function named for a tracepoint, a helper that is no probe, a table it
+// submits to, one it never does, and a BPF_PERF_ARRAY (hardware counters,
+// not output).
+const conventionsProgram = `
+struct ev { u32 pid; };
+BPF_PERF_OUTPUT(events);
+BPF_PERF_OUTPUT(unused);
+BPF_PERF_ARRAY(cycles, 1);
+
+int tracepoint__syscalls__sys_enter_getppid(struct tracepoint__syscalls__sys_enter_getppid *args)
+{
+	struct ev e = {};
+	e.pid = bpf_get_current_pid_tgid() >> 32;
+	events.perf_submit(args, &e, sizeof(e));
+	return 0;
+}
+
+static int helper_not_a_probe(void) { return 0; }
+`
+
+// With AutoAttach and AutoPerf, Open attaches every function named by
+// bcc's conventions and nothing else, and reads every perf table but the
+// counter arrays; libbcc records a struct only for the table submitted to.
+func TestAutoAttachAndAutoPerf(t *testing.T) {
+	testenv.RequireBPF(t)
+	s, err := Open(realbackends.Set(), Spec{
+		Name:       "conventions.c",
+		Source:     conventionsProgram,
+		AutoAttach: true,
+		AutoPerf:   true,
+		AnyHeaders: true,
+	})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	want := []backend.Probe{{Kind: backend.Tracepoint, Target: "syscalls:sys_enter_getppid", Program: "tracepoint__syscalls__sys_enter_getppid"}}
+	if !reflect.DeepEqual(s.Probes(), want) {
+		t.Errorf("probes %+v, want %+v", s.Probes(), want)
+	}
+	if got := s.PerfTables(); !reflect.DeepEqual(got, []string{"events", "unused"}) {
+		t.Errorf("perf tables %v, want [events unused]", got)
+	}
+	if f := s.PerfFields("unused"); len(f) != 0 {
+		t.Errorf("fields of a table never submitted to: %q", f)
+	}
+	if f := s.PerfFields("events"); !reflect.DeepEqual(f, []string{"pid#u32"}) {
+		t.Errorf("fields of events: %q, want [pid#u32]", f)
 	}
 }

@@ -128,16 +128,7 @@ func Open(backends backend.Set, spec Spec) (*Session, error) {
 	if spec.PerfPages == 0 {
 		spec.PerfPages = perf.DefaultPages
 	}
-	if err := perf.CheckPages(spec.PerfPages); err != nil {
-		return nil, fmt.Errorf("perf buffer pages %w", err)
-	}
-	if err := perf.CheckMemory(spec.PerfPages); err != nil {
-		return nil, fmt.Errorf("perf buffer: %w", err)
-	}
-	if err := kernel.CheckRoot(); err != nil {
-		return nil, err
-	}
-	if err := checkProbes(spec.Probes); err != nil {
+	if err := checkFirst(spec); err != nil {
 		return nil, err
 	}
 	rel, err := kernel.Release()
@@ -163,8 +154,41 @@ func Open(backends backend.Set, spec Spec) (*Session, error) {
 		s.Close()
 		return nil, err
 	}
-	probes := spec.Probes
-	if spec.AutoAttach {
+	if err := s.attach(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.openPerfTables(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if fill != nil {
+		s.startCacheFill(fill)
+	}
+	return s, nil
+}
+
+// checkFirst refuses, before anything is compiled, what cannot work: a
+// perf ring size the kernel cannot map, a user who is not root, a probe
+// whose target this kernel lacks.
+func checkFirst(spec Spec) error {
+	if err := perf.CheckPages(spec.PerfPages); err != nil {
+		return fmt.Errorf("perf buffer pages %w", err)
+	}
+	if err := perf.CheckMemory(spec.PerfPages); err != nil {
+		return fmt.Errorf("perf buffer: %w", err)
+	}
+	if err := kernel.CheckRoot(); err != nil {
+		return err
+	}
+	return checkProbes(spec.Probes)
+}
+
+// attach attaches the spec's probes and, with AutoAttach, one for every
+// function of the program named by bcc's conventions.
+func (s *Session) attach() error {
+	probes := s.spec.Probes
+	if s.spec.AutoAttach {
 		prefix := conventions.SyscallPrefix(kernel.HasSymbol)
 		for _, fn := range s.prog.FunctionNames() {
 			if p, ok := conventions.ProbeForFunction(fn, prefix); ok && !hasProgram(probes, fn) {
@@ -172,24 +196,28 @@ func Open(backends backend.Set, spec Spec) (*Session, error) {
 			}
 		}
 		if err := checkProbes(probes); err != nil {
-			s.Close()
-			return nil, err
+			return err
 		}
 	}
 	if len(probes) == 0 {
-		s.Close()
-		return nil, conventions.ErrNothingToAttach(spec.Name)
+		return conventions.ErrNothingToAttach(s.spec.Name)
 	}
 	for _, p := range probes {
 		if err := s.prog.Attach(p); err != nil {
-			s.Close()
-			return nil, err
+			return err
 		}
 	}
 	s.probes = probes
-	tables := spec.PerfTables
-	if spec.AutoPerf {
-		counters := conventions.PerfArrays(spec.Source)
+	return nil
+}
+
+// openPerfTables opens a reader for each of the spec's perf tables and,
+// with AutoPerf, for every other table the program submits to (not its
+// BPF_PERF_ARRAYs: hardware counters, not output).
+func (s *Session) openPerfTables() error {
+	tables := s.spec.PerfTables
+	if s.spec.AutoPerf {
+		counters := conventions.PerfArrays(s.spec.Source)
 		for _, name := range s.prog.PerfTables() {
 			if !slices.Contains(tables, name) && !slices.Contains(counters, name) {
 				tables = append(tables, name)
@@ -198,22 +226,23 @@ func Open(backends backend.Set, spec Spec) (*Session, error) {
 	}
 	for _, name := range tables {
 		if err := s.openPerf(name); err != nil {
-			s.Close()
-			return nil, err
+			return err
 		}
 	}
-	if fill != nil {
-		// clang runs as a child process while events flow; Close
-		// stops it if it has not finished.
-		ctx, cancel := context.WithCancel(context.Background())
-		s.fillCancel = cancel
-		s.fillDone = make(chan struct{})
-		go func() {
-			defer close(s.fillDone)
-			s.fillErr = fill(ctx)
-		}()
-	}
-	return s, nil
+	return nil
+}
+
+// startCacheFill compiles the ELF object for the next run in the
+// background: clang runs as a child process while events flow; Close
+// stops it if it has not finished.
+func (s *Session) startCacheFill(fill func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.fillCancel = cancel
+	s.fillDone = make(chan struct{})
+	go func() {
+		defer close(s.fillDone)
+		s.fillErr = fill(ctx)
+	}()
 }
 
 // findSpecHeaders finds the headers tree for spec: the running kernel's,
@@ -351,133 +380,201 @@ func (s *Session) openPerf(name string) error {
 // LossesExact), before it returns nil; or it returns the first read error.
 // Run may be called once.
 func (s *Session) Run(ctx context.Context, h Handler) error {
+	ctx, err := s.beginRun(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.endRun()
+	in := s.startReading()
+	d := &dispatch{s: s, h: h, in: in}
+	runErr := d.loop(ctx)
+	s.stopReading(in)
+	d.drain()
+	if err := d.finishRings(); err != nil && runErr == nil {
+		runErr = err
+	}
+	if h.Flush != nil {
+		h.Flush()
+	}
+	return runErr
+}
+
+// beginRun marks the session running, once, and returns the context that
+// ends Run: ctx's, which Close also cancels.
+func (s *Session) beginRun(ctx context.Context) (context.Context, error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed || s.running {
-		s.mu.Unlock()
-		return errors.New("tracer: session closed or already running")
+		return nil, errors.New("tracer: session closed or already running")
 	}
 	s.running = true
-	ctx, cancel := context.WithCancel(ctx)
-	s.runCancel = cancel
+	ctx, s.runCancel = context.WithCancel(ctx)
 	s.runDone = make(chan struct{})
-	s.mu.Unlock()
-	defer func() {
-		cancel()
-		close(s.runDone)
-	}()
+	return ctx, nil
+}
 
-	var wg sync.WaitGroup
-	batches := make(chan *perf.Batch, 2*len(s.readers))
-	readErr := make(chan error, len(s.readers)+1)
+// endRun ends Run's context and tells a waiting Close that Run has
+// returned.
+func (s *Session) endRun() {
+	s.runCancel()
+	close(s.runDone)
+}
+
+// reading is Run's reader goroutines, one per perf ring and one for the
+// trace pipe, and the channels they hand over what they read through.
+type reading struct {
+	batches chan *perf.Batch
+	lines   chan []tracepipe.Line
+	errs    chan error    // a reader's error ends Run
+	stop    chan struct{} // closed to stop the trace pipe's reader
+	wg      sync.WaitGroup
+}
+
+// startReading starts a reader for each perf ring and the trace pipe.
+func (s *Session) startReading() *reading {
+	in := &reading{
+		batches: make(chan *perf.Batch, 2*len(s.readers)),
+		lines:   make(chan []tracepipe.Line, 16),
+		errs:    make(chan error, len(s.readers)+1),
+		stop:    make(chan struct{}),
+	}
 	for _, r := range s.readers {
-		wg.Add(1)
+		in.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			if err := r.Run(batches); err != nil {
-				readErr <- err
+			defer in.wg.Done()
+			if err := r.Run(in.batches); err != nil {
+				in.errs <- err
 			}
 		}()
 	}
-	stop := make(chan struct{})
-	lines := make(chan []tracepipe.Line, 16)
 	if s.pipe != nil {
-		wg.Add(1)
+		in.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			if err := s.pipe.Run(lines, stop); err != nil {
-				readErr <- err
+			defer in.wg.Done()
+			if err := s.pipe.Run(in.lines, in.stop); err != nil {
+				in.errs <- err
 			}
 		}()
 	}
-	flush := func() {
-		if h.Flush != nil && len(batches) == 0 && len(lines) == 0 {
-			h.Flush()
-		}
-	}
-	deliver := func(b *perf.Batch) {
-		if b.Lost() > 0 && h.Lost != nil {
-			h.Lost(b.Table(), b.Lost())
-		}
-		if h.Sample != nil {
-			table := b.Table()
-			b.Each(func(data []byte) { h.Sample(table, data) })
-		}
-		b.Release()
-	}
-	traces := func(ls []tracepipe.Line) {
-		for _, l := range ls {
-			switch {
-			case l.Lost > 0:
-				if h.Lost != nil {
-					h.Lost("trace_pipe", l.Lost)
-				}
-			case s.spec.TraceToken != "":
-				msg, ours := strings.CutPrefix(l.Message, s.spec.TraceToken+" ")
-				if !ours || l.Task == "" {
-					s.foreign.Add(1)
-					continue
-				}
-				l.Message = msg
-				if h.Trace != nil {
-					h.Trace(l)
-				}
-			case h.Trace != nil:
-				h.Trace(l)
-			}
-		}
-	}
+	return in
+}
 
-	var runErr error
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case err := <-readErr:
-			runErr = err
-			break loop
-		case b := <-batches:
-			deliver(b)
-			flush()
-		case ls := <-lines:
-			traces(ls)
-			flush()
-		}
-	}
-
-	close(stop)
+// stopReading stops the readers and waits for them to end. What they read
+// before they stopped stays in in's channels; the perf rings keep what
+// nobody read yet.
+func (s *Session) stopReading(in *reading) {
+	close(in.stop)
 	for _, r := range s.readers {
 		r.Interrupt()
 	}
 	if s.pipe != nil {
 		s.pipe.Close()
 	}
-	wg.Wait()
-	// What the readers handed over before they stopped, then the rest.
-	for len(batches) > 0 {
-		deliver(<-batches)
+	in.wg.Wait()
+}
+
+// dispatch hands what Run's readers read to the caller's handler.
+type dispatch struct {
+	s  *Session
+	h  Handler
+	in *reading
+}
+
+// loop hands over what the readers read until ctx is done or a reader
+// fails, and returns that reader's error.
+func (d *dispatch) loop(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-d.in.errs:
+			return err
+		case b := <-d.in.batches:
+			d.batch(b)
+			d.flush()
+		case ls := <-d.in.lines:
+			d.traceLines(ls)
+			d.flush()
+		}
 	}
-	for len(lines) > 0 {
-		traces(<-lines)
+}
+
+// flush calls h.Flush when nothing read is waiting to be handed over.
+func (d *dispatch) flush() {
+	if d.h.Flush != nil && len(d.in.batches) == 0 && len(d.in.lines) == 0 {
+		d.h.Flush()
 	}
+}
+
+// batch hands over a perf ring's batch: its losses, then its records.
+func (d *dispatch) batch(b *perf.Batch) {
+	if b.Lost() > 0 && d.h.Lost != nil {
+		d.h.Lost(b.Table(), b.Lost())
+	}
+	if d.h.Sample != nil {
+		table := b.Table()
+		b.Each(func(data []byte) { d.h.Sample(table, data) })
+	}
+	b.Release()
+}
+
+// traceLines hands over trace_pipe lines: losses, and with a trace token
+// only the program's own lines, without it; it counts the others.
+func (d *dispatch) traceLines(ls []tracepipe.Line) {
+	token := d.s.spec.TraceToken
+	for _, l := range ls {
+		switch {
+		case l.Lost > 0:
+			if d.h.Lost != nil {
+				d.h.Lost("trace_pipe", l.Lost)
+			}
+		case token != "":
+			msg, ours := strings.CutPrefix(l.Message, token+" ")
+			if !ours || l.Task == "" {
+				d.s.foreign.Add(1)
+				continue
+			}
+			l.Message = msg
+			if d.h.Trace != nil {
+				d.h.Trace(l)
+			}
+		case d.h.Trace != nil:
+			d.h.Trace(l)
+		}
+	}
+}
+
+// drain hands over, once the readers have stopped, what they read before
+// they stopped.
+func (d *dispatch) drain() {
+	for len(d.in.batches) > 0 {
+		d.batch(<-d.in.batches)
+	}
+	for len(d.in.lines) > 0 {
+		d.traceLines(<-d.in.lines)
+	}
+}
+
+// finishRings hands over what is still in the perf rings, reports the
+// drops the kernel counted but had not reported, records whether those
+// counts are exact (LossesExact), and returns the first error.
+func (d *dispatch) finishRings() error {
+	var first error
 	exact := true
-	for _, r := range s.readers {
-		unreported, ok, err := r.Finish(deliver)
-		if err != nil && runErr == nil {
-			runErr = err
+	for _, r := range d.s.readers {
+		unreported, ok, err := r.Finish(d.batch)
+		if err != nil && first == nil {
+			first = err
 		}
 		exact = exact && ok
-		if unreported > 0 && h.Lost != nil {
-			h.Lost(r.Table(), unreported)
+		if unreported > 0 && d.h.Lost != nil {
+			d.h.Lost(r.Table(), unreported)
 		}
 	}
-	s.mu.Lock()
-	s.lossesExact = exact
-	s.mu.Unlock()
-	if h.Flush != nil {
-		h.Flush()
-	}
-	return runErr
+	d.s.mu.Lock()
+	d.s.lossesExact = exact
+	d.s.mu.Unlock()
+	return first
 }
 
 // LossesExact says, after Run has returned, whether the drops it reported

@@ -2,11 +2,13 @@ package tabletype
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -52,12 +54,12 @@ func (t *Type) Decode(b []byte) (Value, error) {
 	if len(b) != t.Size {
 		return Value{}, fmt.Errorf("decode %s: %d bytes, want %d", t, len(b), t.Size)
 	}
-	return decodeAt(t, b, 0, 0, ""), nil
+	return decodeAt(t, b, 0, 0), nil
 }
 
 // decodeAt decodes t at bit offset bit of b; bitSize is non-zero for
 // bit-fields. Layout has already checked everything fits.
-func decodeAt(t *Type, b []byte, bit, bitSize int, path string) Value {
+func decodeAt(t *Type, b []byte, bit, bitSize int) Value {
 	v := Value{Type: t}
 	off := bit / 8
 	switch t.Kind {
@@ -92,11 +94,13 @@ func decodeAt(t *Type, b []byte, bit, bitSize int, path string) Value {
 		}
 		v.Elems = make([]Value, t.Len)
 		for i := range v.Elems {
-			v.Elems[i] = decodeAt(t.Elem, b, bit+i*t.Elem.Size*8, 0, fmt.Sprintf("%s[%d]", path, i))
+			v.Elems[i] = decodeAt(t.Elem, b, bit+i*t.Elem.Size*8, 0)
 		}
 	case Struct, Union:
-		for _, m := range visible(t) {
-			v.Fields = append(v.Fields, Field{Name: m.Name, Value: decodeAt(m.Type, b, bit+m.BitOffset, m.BitSize, join(path, m.Name))})
+		members := visible(t)
+		v.Fields = make([]Field, len(members))
+		for i, m := range members {
+			v.Fields[i] = Field{Name: m.Name, Value: decodeAt(m.Type, b, bit+m.BitOffset, m.BitSize)}
 		}
 	}
 	return v
@@ -105,6 +109,9 @@ func decodeAt(t *Type, b []byte, bit, bitSize int, path string) Value {
 // visible lists the members a reader sees: padding left out, anonymous
 // members' members inlined, BitOffset relative to t.
 func visible(t *Type) []Member {
+	if !slices.ContainsFunc(t.Members, func(m Member) bool { return m.Padding || m.Anonymous }) {
+		return t.Members // nothing to leave out or inline: no copy
+	}
 	var out []Member
 	for _, m := range t.Members {
 		switch {
@@ -197,65 +204,65 @@ func readFloat(b []byte, arch Arch) float64 {
 
 // String formats v for text output: integers in decimal, strings as they
 // are, arrays as [a, b], structs as {name: value, ...}.
-func (v Value) String() string {
-	var b strings.Builder
-	v.format(&b)
-	return b.String()
-}
+func (v Value) String() string { return string(v.appendText(nil)) }
 
-func (v Value) format(b *strings.Builder) {
+// AppendText appends what String returns to b (encoding.TextAppender),
+// without the allocations of String.
+func (v Value) AppendText(b []byte) ([]byte, error) { return v.appendText(b), nil }
+
+func (v Value) appendText(b []byte) []byte {
 	if v.Type == nil {
-		return
+		return b
 	}
 	switch v.Type.Kind {
-	case Int, Uint:
-		b.WriteString(v.number())
+	case Int, Uint, Float:
+		return v.appendNumber(b)
 	case Bool:
 		if v.Big != nil || v.Uint != 0 {
-			b.WriteString("true")
-		} else {
-			b.WriteString("false")
+			return append(b, "true"...)
 		}
-	case Float:
-		b.WriteString(v.number())
+		return append(b, "false"...)
 	case Array:
 		if v.IsString() {
-			b.WriteString(v.Str)
-			return
+			return append(b, v.Str...)
 		}
-		b.WriteByte('[')
+		b = append(b, '[')
 		for i, e := range v.Elems {
 			if i > 0 {
-				b.WriteString(", ")
+				b = append(b, ", "...)
 			}
-			e.format(b)
+			b = e.appendText(b)
 		}
-		b.WriteByte(']')
+		return append(b, ']')
 	case Struct, Union:
-		b.WriteByte('{')
+		b = append(b, '{')
 		for i, f := range v.Fields {
 			if i > 0 {
-				b.WriteString(", ")
+				b = append(b, ", "...)
 			}
-			b.WriteString(f.Name)
-			b.WriteString(": ")
-			f.Value.format(b)
+			b = append(b, f.Name...)
+			b = append(b, ": "...)
+			b = f.Value.appendText(b)
 		}
-		b.WriteByte('}')
+		return append(b, '}')
 	}
+	return b
 }
 
-func (v Value) number() string {
+// appendNumber appends an integer or floating-point value in decimal.
+func (v Value) appendNumber(b []byte) []byte {
 	switch {
 	case v.Big != nil:
-		return v.Big.String()
+		return v.Big.Append(b, 10)
 	case v.Type.Kind == Int:
-		return strconv.FormatInt(v.Int, 10)
+		return strconv.AppendInt(b, v.Int, 10)
 	case v.Type.Kind == Float:
-		return strconv.FormatFloat(v.Float, 'g', -1, 64)
+		return strconv.AppendFloat(b, v.Float, 'g', -1, 64)
 	}
-	return strconv.FormatUint(v.Uint, 10)
+	return strconv.AppendUint(b, v.Uint, 10)
 }
+
+func (v Value) number() string { return string(v.appendNumber(nil)) }
 
 // MarshalJSON writes numbers as JSON numbers (128-bit ones too; NaN and
 // infinities as strings), _Bool as true/false, char arrays as strings,
@@ -357,7 +364,28 @@ func compareNumbers(a, b Value) int {
 		}
 		return 0
 	}
+	if a.Big == nil && b.Big == nil { // up to 64 bits: no big.Int
+		aNeg := a.Type.Kind == Int && a.Int < 0
+		bNeg := b.Type.Kind == Int && b.Int < 0
+		switch {
+		case aNeg && bNeg:
+			return cmp.Compare(a.Int, b.Int)
+		case aNeg:
+			return -1
+		case bNeg:
+			return 1
+		}
+		return cmp.Compare(a.magnitude(), b.magnitude())
+	}
 	return a.bigInt().Cmp(b.bigInt())
+}
+
+// magnitude is a non-negative integer of up to 64 bits as a uint64.
+func (v Value) magnitude() uint64 {
+	if v.Type.Kind == Int {
+		return uint64(v.Int)
+	}
+	return v.Uint
 }
 
 func (v Value) float() float64 {
