@@ -6,25 +6,27 @@ package main
 // and under the installed Python tool side by side, over one bounded
 // workload, and the numbers for what the workload did must agree.
 //
-// Where both count the same events the comparison is exact: a workload
-// process or thread of our own (syscount -p, bitesize's comm, biopattern's
-// loop device) does everything inside the window in which both programs
-// are attached. System-wide counters (softirqs, hardirqs, runqlat) cannot
-// be isolated: the two tools attach and read their maps at different
-// moments. There the kernel's own counters (/proc/softirqs,
-// /proc/interrupts, /proc/stat's ctxt) are read at launch, when both are
-// attached, after the workload and after both have exited, and bound what
-// each tool may count: at least what the kernel counted during the
-// workload, at most what it counted from launch to exit, and the two tools
-// apart by no more than what the kernel counted while only one of them may
-// have been attached.
+// Where the workload is ours alone the comparison is exact: a worker
+// process (syscount -p), a named thread (bitesize's section for it), a
+// loop device no one else uses (biopattern -d) do everything they do
+// while both programs are attached. System-wide counts (softirqs,
+// hardirqs, runqlat) cannot be isolated, and the two tools attach and
+// read their maps at different moments. There the kernel's own counters
+// of the same events (/proc/softirqs, /proc/interrupts, /proc/stat's
+// ctxt) are read at launch, when both have attached, after the workload
+// and after both have exited: each tool must count at least what the
+// kernel counted during the workload and at most what it counted from
+// launch to exit, and the two may differ by no more than what the kernel
+// counted while only one may have been attached (each test states what
+// more its program may rightly miss).
 //
 // The host's kernel (6.18) is not the release of its headers (Debian's
 // 6.1), so task_struct members the tools read through those headers are
 // wrong in both tools alike: runqlat's p->pid and p->tgid read
 // pi_state_list's pointer (distinct per task, so its histogram still
-// works; its -p filter would not). Tracepoint arguments (args->...) come
-// from the running kernel's tracefs formats and are right.
+// counts; its -p filter would drop everything), so runqlat is compared
+// unfiltered. Tracepoint arguments (args->...) come from the running
+// kernel's tracefs formats and are right.
 
 import (
 	"bufio"
@@ -269,6 +271,10 @@ func (s sideBySide) run(t *testing.T) sideOutputs {
 	o.ready = snap()
 	s.workload()
 	o.worked = snap()
+	// bcc's tools print their "Tracing..." line once attached, but some
+	// (bitesize) then read a table's type before they sleep, and a SIGINT
+	// before the sleep ends them with a traceback instead of the output.
+	waitInSleep(t, py)
 	for _, p := range []*toolProc{py, ev} {
 		if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
 			t.Fatalf("interrupt %s: %v", p.name, err)
@@ -291,6 +297,28 @@ func (s sideBySide) run(t *testing.T) sideOutputs {
 	o.evtrace, o.evtraceStderr = ev.output()
 	t.Logf("both attached after %v, done after %v", o.readyAfter.Round(time.Millisecond), o.total.Round(time.Millisecond))
 	return o
+}
+
+// waitInSleep waits until the Python tool's main thread is in
+// clock_nanosleep (time.sleep), where its KeyboardInterrupt handler is.
+func waitInSleep(t *testing.T, p *toolProc) {
+	t.Helper()
+	path := fmt.Sprintf("/proc/%d/syscall", p.cmd.Process.Pid)
+	want := strconv.Itoa(unix.SYS_CLOCK_NANOSLEEP) + " "
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		b, _ := os.ReadFile(path)
+		if strings.HasPrefix(string(b), want) {
+			return
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("%s ended before it slept: %v\n%s", p.name, p.err, p)
+		default:
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%s not in time.sleep after 30 s (%s: %q)\n%s", p.name, path, b, p)
+		}
+	}
 }
 
 // delta is counter name's increase from a to b.
@@ -777,8 +805,11 @@ func TestBCCBitesize(t *testing.T) {
 		directReads(t, dev, comm, 4096, small)
 		directReads(t, dev, comm, 65536, big)
 	}}.run(t)
-	pyLines := histSection(o.python, comm)
-	evLines := histSection(o.evtrace, comm)
+	// bcc's bitesize heads the section "Process Name = evtrace-bsz";
+	// evtrace names the member and quotes it as bcc's default does
+	// ("name = b'evtrace-bsz'"). The lines under it must be equal.
+	pyLines := histSections(o.python, "Process Name")[comm]
+	evLines := histSections(o.evtrace, "name")["b'"+comm+"'"]
 	want := map[uint64]uint64{4: 40, 64: 24}
 	if got := pyHist(pyLines); !equalCounts(got, want) {
 		t.Errorf("bitesize's section %s: %v, want %v (4 -> 7: 40, 64 -> 127: 24)\n%s", comm, got, want, o.python)
@@ -789,23 +820,25 @@ func TestBCCBitesize(t *testing.T) {
 	}
 }
 
-// histSection returns the lines of the histogram section whose header
-// ("Process Name = evtrace-bsz", or with the value quoted) names value:
-// its column header and its buckets, up to the next blank line.
-func histSection(out, value string) []string {
-	var lines []string
-	in := false
+// histSections splits bcc's sectioned histograms ("\nHeader = value"
+// then a column header and buckets, up to a blank line) by section
+// value; header, if set, must be the section's header.
+func histSections(out, header string) map[string][]string {
+	sections := map[string][]string{}
+	cur := ""
 	for _, l := range strings.Split(out, "\n") {
+		h, v, ok := strings.Cut(l, " = ")
 		switch {
-		case strings.Contains(l, " = ") && strings.Contains(l, value):
-			in = true
-		case in && strings.TrimSpace(l) == "":
-			return lines
-		case in:
-			lines = append(lines, l)
+		case ok && (header == "" || h == header):
+			cur = v
+			sections[cur] = nil
+		case cur != "" && strings.TrimSpace(l) == "":
+			cur = ""
+		case cur != "":
+			sections[cur] = append(sections[cur], l)
 		}
 	}
-	return lines
+	return sections
 }
 
 func equalCounts(a, b map[uint64]uint64) bool {
@@ -851,11 +884,11 @@ func TestBCCBiopattern(t *testing.T) {
 	if len(m.Entries) != 1 {
 		t.Fatalf("evtrace's counters has %d entries, want the loop device's only:\n%s", len(m.Entries), o.evtrace)
 	}
-	st, err := os.Stat(dev)
-	if err != nil {
+	var st unix.Stat_t
+	if err := unix.Stat(dev, &st); err != nil {
 		t.Fatal(err)
 	}
-	rdev := st.Sys().(*unix.Stat_t).Rdev
+	rdev := st.Rdev
 	// The kernel's dev_t in the tracepoint: major << 20 | minor.
 	if key, want := jsonUint(t, m.Entries[0].Key), uint64(unix.Major(rdev))<<20|uint64(unix.Minor(rdev)); key != want {
 		t.Errorf("evtrace's key %d, want %s's device %d", key, dev, want)
@@ -944,68 +977,125 @@ func blockWorkload(t *testing.T, n int) func() {
 	return func() { directReads(t, path, "", 4096, offsets) }
 }
 
-// checkWindowed checks one system-wide counter as the package comment
-// says: each tool's count between what the kernel counted during the
-// workload (less lowSlack, events the kernel counts that the tool's
-// program may rightly skip) and what it counted from launch to exit,
-// and the two tools no further apart than the kernel counted while only
-// one may have been attached.
-func checkWindowed(t *testing.T, o sideOutputs, what, counter string, py, ev, lowSlack uint64) {
-	t.Helper()
+// windowBounds are what checkWindowed allows a system-wide count, from
+// the kernel's counters around the run.
+type windowBounds struct {
+	atLeast uint64 // each tool counts this many at least
+	apart   uint64 // the two tools differ by this much at most
+}
+
+// exactBounds are the bounds of a count the tool's program makes at the
+// event the kernel counts (softirqs -C at softirq_entry): each tool at
+// least what the kernel counted during the workload, and the two apart
+// by no more than it counted while only one may have been attached.
+// Every count is at most what the kernel counted from launch to exit.
+//
+// Less one count per CPU but the first, for each tool: bcc compiles
+// map.atomic_increment(key) to a lookup, then on a miss an insert with
+// BPF_NOEXIST, so when two CPUs meet a new key at once the second's
+// increment is lost. Timer, RCU and sched softirqs are raised on every
+// CPU by the same tick, and a tool that attached during the run meets
+// their keys first while the workload runs: seen here, in either tool,
+// as one count fewer than the kernel's.
+func exactBounds(o sideOutputs, counter string) windowBounds {
+	race := uint64(runtime.NumCPU() - 1)
 	during := delta(o.ready, o.worked, counter)
+	return windowBounds{atLeast: during - min(during, race), apart: o.overlapSlack(counter) + race}
+}
+
+// checkWindowed checks one system-wide count, as the package comment
+// says, against the kernel's counter of the same events.
+func checkWindowed(t *testing.T, o sideOutputs, what, counter string, py, ev uint64, b windowBounds) {
+	t.Helper()
 	all := delta(o.launch, o.exited, counter)
-	slack := o.overlapSlack(counter)
+	t.Logf("%s: bcc %d, evtrace %d; kernel: %d during the workload, %d from launch to exit, %d while only one may have been attached; allowed: at least %d, at most %d apart",
+		what, py, ev, delta(o.ready, o.worked, counter), all, o.overlapSlack(counter), b.atLeast, b.apart)
 	for _, c := range []struct {
 		tool string
 		n    uint64
 	}{{"bcc", py}, {"evtrace", ev}} {
-		if c.n+lowSlack < during || c.n > all {
-			t.Errorf("%s: %s counted %d; the kernel counted %d during the workload (%d may be skipped), %d from launch to exit", what, c.tool, c.n, during, lowSlack, all)
+		if c.n < b.atLeast || c.n > all {
+			t.Errorf("%s: %s counted %d; want at least %d, and at most the %d the kernel counted from launch to exit", what, c.tool, c.n, b.atLeast, all)
 		}
 	}
-	if diff := int64(ev) - int64(py); diff > int64(slack) || -diff > int64(slack) {
-		t.Errorf("%s: bcc %d, evtrace %d: %d apart, more than the %d the kernel counted while only one may have been attached", what, py, ev, diff, slack)
+	if diff := int64(ev) - int64(py); diff > int64(b.apart) || -diff > int64(b.apart) {
+		t.Errorf("%s: bcc %d, evtrace %d: %d apart, more than %d", what, py, ev, diff, b.apart)
 	}
 }
 
-// TestBCCSoftirqs compares softirqs -C (a count per vector) over block
-// requests of ours: every vector both print, within the kernel's bounds.
+// TestBCCSoftirqs compares softirqs over block requests of ours, as
+// counts (-C, counted at softirq_entry, one to one with /proc/softirqs)
+// and as distributions (-d, counted at exit, with each tool's own timing:
+// only the per-vector totals are compared). Every vector both print is
+// checked within the kernel's bounds.
 func TestBCCSoftirqs(t *testing.T) {
 	testenv.RequireBPF(t)
 	tool := bccToolPath(t, "softirqs")
 	const requests = 300
-	args := []string{"-C"}
-	o := sideBySide{tool: tool, toolArgs: args, evtrace: append(captureBCC(t, tool, args...), "-o", "json"),
-		workload: blockWorkload(t, requests), snapshot: func() map[string]uint64 { return kernelCounters(t) }}.run(t)
-	if during := delta(o.ready, o.worked, "softirq:block"); during < requests {
-		testenv.Unavailable(t, fmt.Sprintf("%d direct reads under %s made %d BLOCK softirqs: not a single-queue block device", requests, os.TempDir(), during))
-	}
-	py := map[string]uint64{}
-	for _, r := range pyRows(t, o.python, "SOFTIRQ", regexp.MustCompile(`^(\S+)\s+(\d+)$`)) {
-		py[r[0]] = atoi(t, r[1])
-	}
-	m := evtraceMap(t, o, "dist")
-	// The key is a struct with a slot member and no bpf_log2 in the
-	// program: sections by vec, a linear histogram.
-	if m.Hist != "linear" {
-		t.Errorf("evtrace printed dist as %q, want a linear histogram", m.Hist)
-	}
-	ev := map[string]uint64{}
-	for _, s := range m.Sections {
-		vec := jsonUint(t, s.Section["vec"])
-		if vec >= uint64(len(softirqNames)) {
-			t.Fatalf("evtrace: section %v", s.Section)
-		}
-		ev[softirqNames[vec]] = s.total()
-	}
-	if py["block"] == 0 || ev["block"] == 0 {
-		t.Errorf("block: bcc %d, evtrace %d", py["block"], ev["block"])
-	}
-	for _, k := range unionKeys(py, ev) {
-		checkWindowed(t, o, "softirq "+k, "softirq:"+k, py[k], ev[k], 0)
-	}
-	if t.Failed() {
-		t.Logf("bcc:\n%s\nevtrace:\n%s", o.python, o.evtrace)
+	for _, mode := range []string{"-C", "-d"} {
+		t.Run(mode, func(t *testing.T) {
+			run := append(captureBCC(t, tool, mode), "-o", "json")
+			if mode == "-d" {
+				run = append(run, "--hist-label", "dist=usecs")
+			}
+			o := sideBySide{tool: tool, toolArgs: []string{mode}, evtrace: run,
+				workload: blockWorkload(t, requests), snapshot: func() map[string]uint64 { return kernelCounters(t) }}.run(t)
+			if during := delta(o.ready, o.worked, "softirq:block"); during < requests {
+				testenv.Unavailable(t, fmt.Sprintf("%d direct reads under %s made %d BLOCK softirqs: not a single-queue block device", requests, os.TempDir(), during))
+			}
+			py := map[string]uint64{}
+			if mode == "-C" {
+				for _, r := range pyRows(t, o.python, "SOFTIRQ", regexp.MustCompile(`^(\S+)\s+(\d+)$`)) {
+					py[r[0]] = atoi(t, r[1])
+				}
+			} else {
+				for name, lines := range histSections(o.python, "softirq") {
+					for _, n := range pyHist(lines) {
+						py[name] += n
+					}
+				}
+			}
+			m := evtraceMap(t, o, "dist")
+			// The key is a struct with a slot member: sections by vec,
+			// log2 when the program calls bpf_log2l (-d), else linear.
+			if want := map[string]string{"-C": "linear", "-d": "log2"}[mode]; m.Hist != want || (mode == "-d" && m.Label != "usecs") {
+				t.Errorf("evtrace printed dist as %q labelled %q, want %s", m.Hist, m.Label, want)
+			}
+			ev := map[string]uint64{}
+			for _, s := range m.Sections {
+				vec := jsonUint(t, s.Section["vec"])
+				if vec >= uint64(len(softirqNames)) {
+					t.Fatalf("evtrace: section %v", s.Section)
+				}
+				if mode == "-C" {
+					ev[softirqNames[vec]] = s.total()
+					continue
+				}
+				for _, n := range evHist(s) {
+					ev[softirqNames[vec]] += n
+				}
+			}
+			if py["block"] == 0 || ev["block"] == 0 {
+				t.Errorf("block: bcc %d, evtrace %d", py["block"], ev["block"])
+			}
+			for _, k := range unionKeys(py, ev) {
+				b := exactBounds(o, "softirq:"+k)
+				if mode == "-d" {
+					// Counted at softirq_exit, with the entry's time:
+					// a softirq running on a CPU when one tool reads
+					// is counted by the other only (one per CPU). bcc
+					// never prints slot 0 (under 1 us), so the counts
+					// compared are of slots 1 and up, which need not
+					// reach what the kernel counted.
+					b.atLeast = 0
+					b.apart += uint64(runtime.NumCPU())
+				}
+				checkWindowed(t, o, "softirq "+k, "softirq:"+k, py[k], ev[k], b)
+			}
+			if t.Failed() {
+				t.Logf("bcc:\n%s\nevtrace:\n%s", o.python, o.evtrace)
+			}
+		})
 	}
 }
 
@@ -1052,8 +1142,13 @@ func TestBCCHardirqs(t *testing.T) {
 		t.Errorf("%s: bcc %d, evtrace %d", devName, py[devName], ev[devName])
 	}
 	for _, k := range unionKeys(py, ev) {
-		lowSlack := delta(o.ready, o.worked, "irq:"+k) / 20 // IRQ_NONE: 5%
-		checkWindowed(t, o, "interrupt "+k, "irq:"+k, py[k], ev[k], lowSlack)
+		// Counted at irq_handler_exit unless the handler returned
+		// IRQ_NONE (5% of the kernel's count allowed for those), and one
+		// handler per CPU may be running when one tool reads.
+		b := exactBounds(o, "irq:"+k)
+		b.atLeast -= b.atLeast / 20
+		b.apart += uint64(runtime.NumCPU())
+		checkWindowed(t, o, "interrupt "+k, "irq:"+k, py[k], ev[k], b)
 	}
 	if t.Failed() {
 		t.Logf("bcc:\n%s\nevtrace:\n%s", o.python, o.evtrace)
@@ -1118,11 +1213,11 @@ func pingPong(t *testing.T, rounds int) func() {
 func TestBCCRunqlat(t *testing.T) {
 	testenv.RequireBPF(t)
 	tool := bccToolPath(t, "runqlat")
-	const rounds = 2000
+	const rounds = 200000
 	o := sideBySide{tool: tool, evtrace: append(captureBCC(t, tool), "-o", "json", "--hist-label", "dist=usecs"),
 		workload: pingPong(t, rounds), snapshot: func() map[string]uint64 { return kernelCounters(t) }}.run(t)
-	if during := delta(o.ready, o.worked, "ctxt"); during < 2*rounds {
-		t.Fatalf("the ping-pong made %d context switches, want %d at least", during, 2*rounds)
+	if during := delta(o.ready, o.worked, "ctxt"); during < rounds {
+		t.Fatalf("the ping-pong made %d context switches, want %d at least", during, rounds)
 	}
 	var py uint64
 	for _, n := range pyHist(strings.Split(o.python, "\n")) {
@@ -1132,10 +1227,19 @@ func TestBCCRunqlat(t *testing.T) {
 	if m.Hist != "log2" || m.Label != "usecs" || len(m.Sections) != 1 {
 		t.Fatalf("evtrace printed dist as %q labelled %q in %d sections, want one log2 histogram labelled usecs:\n%s", m.Hist, m.Label, len(m.Sections), o.evtrace)
 	}
-	ev := m.Sections[0].total()
-	// A switch to a task that was last enqueued before the tool attached
-	// is not counted: a task waiting on a runqueue all that while. 1%.
-	checkWindowed(t, o, "run queue latencies", "ctxt", py, ev, delta(o.ready, o.worked, "ctxt")/100)
+	var ev uint64
+	for _, n := range evHist(m.Sections[0]) {
+		ev += n
+	}
+	// runqlat counts a switch when it has recorded the incoming task's
+	// enqueue (a wakeup, or a preemption at an earlier switch), and not
+	// in slot 0 (under 1 us), which bcc never prints. On this host it
+	// counted 85 to 100% of the switches during the workload, both tools
+	// alike: at least half. An enqueue and its switch may fall on either
+	// side of an attach, so the two tools may differ by twice what the
+	// kernel counted while only one may have been attached.
+	b := windowBounds{atLeast: delta(o.ready, o.worked, "ctxt") / 2, apart: 2 * o.overlapSlack("ctxt")}
+	checkWindowed(t, o, "run queue latencies", "ctxt", py, ev, b)
 	if t.Failed() {
 		t.Logf("bcc:\n%s\nevtrace:\n%s", o.python, o.evtrace)
 	}
