@@ -675,25 +675,37 @@ func unionKeys[V any](a, b map[string]V) []string {
 }
 
 // directReads reads size bytes at each offset of path with O_DIRECT, so
-// that each read is one block request, from a thread named comm (when
-// set) locked to the calling goroutine.
+// that each read is one block request, from a thread of its own named
+// comm (when set) and pinned to one CPU, so that a multi-queue device
+// takes them all on one queue, and one interrupt line.
 func directReads(t *testing.T, path, comm string, size int, offsets []int64) {
 	t.Helper()
 	errc := make(chan error, 1)
 	go func() {
+		// The thread keeps its name and CPU: it ends with this
+		// goroutine, which does not unlock it.
 		runtime.LockOSThread()
-		if comm != "" {
-			// The thread keeps its name: it ends with this goroutine,
-			// which does not unlock it.
-			name := append([]byte(comm), 0)
-			if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0); err != nil {
-				errc <- fmt.Errorf("prctl(PR_SET_NAME): %w", err)
-				return
-			}
-		} else {
-			defer runtime.UnlockOSThread()
-		}
 		errc <- func() error {
+			if comm != "" {
+				name := append([]byte(comm), 0)
+				if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0); err != nil {
+					return fmt.Errorf("prctl(PR_SET_NAME): %w", err)
+				}
+			}
+			var cpus unix.CPUSet
+			if err := unix.SchedGetaffinity(0, &cpus); err != nil {
+				return err
+			}
+			for cpu := 0; cpu < len(cpus)*64; cpu++ {
+				if cpus.IsSet(cpu) {
+					var one unix.CPUSet
+					one.Set(cpu)
+					if err := unix.SchedSetaffinity(0, &one); err != nil {
+						return err
+					}
+					break
+				}
+			}
 			fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECT|unix.O_CLOEXEC, 0)
 			if err != nil {
 				return fmt.Errorf("open %s O_DIRECT: %w", path, err)
