@@ -51,7 +51,7 @@ unit: deps
 # End-to-end tests of the real binary in the Debian VM (kernel with kprobes):
 # builds the VM image the first time (~2 min), then one boot.
 e2e: deps
-	EVTRACE_E2E=1 $(GO) test -count=1 -v -timeout 50m ./e2e
+	EVTRACE_E2E=1 $(GO) test -count=1 -v -timeout 55m ./e2e
 
 test: deps check unit e2e
 

@@ -85,9 +85,9 @@ func TestListenInVM(t *testing.T) {
 }
 
 func runGuestTests(repo string) error {
-	cmd := exec.Command(filepath.Join(repo, "scripts/vm/run.sh"), "--timeout", "1320", "--mem", "4096", "--smp", "2",
+	cmd := exec.Command(filepath.Join(repo, "scripts/vm/run.sh"), "--timeout", "1440", "--mem", "4096", "--smp", "2",
 		"--env", "EVTRACE_BIN=/mnt/host/.e2e/evtrace", "--",
-		"/mnt/host/.e2e/guest.test", "-test.v", "-test.timeout", "20m")
+		"/mnt/host/.e2e/guest.test", "-test.v", "-test.timeout", "22m")
 	cmd.Dir = repo
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr

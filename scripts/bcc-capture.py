@@ -2,7 +2,9 @@
 """Record what one of bcc's Python tools would compile and attach, without
 loading anything: the tool runs with bcc.BPF replaced by a recorder, and the
 recorder prints one JSON object and exits the first time the tool reads a
-table, polls or sleeps (by then it has compiled and attached everything).
+table, polls or sleeps (by then it has compiled and attached everything;
+writes to a table before that, such as funccount's zeroing of its counts
+before it attaches, are let through).
 
     bcc-capture.py OUT.json /usr/sbin/syscount-bpfcc -L -d 1
 
@@ -31,6 +33,37 @@ _OUT = None
 
 class _Done(BaseException):
     pass
+
+
+class _Table(object):
+    """What the recorder's get_table returns. Some tools write to a table
+    before they attach (funccount zeroes its counts with
+    counts[counts.Key(i)] = counts.Leaf()), so its Key and Leaf types and
+    item writes are accepted; anything else a tool does with a table is
+    reading it, after everything is attached: the recording ends there."""
+
+    def __init__(self, rec):
+        self._rec = rec
+
+    def Key(self, *args):
+        return None
+
+    Leaf = Key
+
+    def __setitem__(self, key, leaf):
+        pass
+
+    def __getattr__(self, name):
+        self._rec._finish()
+
+    def __getitem__(self, key):
+        self._rec._finish()
+
+    def __iter__(self):
+        self._rec._finish()
+
+    def __len__(self):
+        self._rec._finish()
 
 
 class Recorder(bcc.BPF):
@@ -88,7 +121,11 @@ class Recorder(bcc.BPF):
             json.dump(self._rec, f)
         raise _Done()
 
-    get_table = __getitem__ = perf_buffer_poll = ring_buffer_poll = _finish
+    def get_table(self, name, *args, **kwargs):
+        return _Table(self)
+
+    __getitem__ = get_table
+    perf_buffer_poll = ring_buffer_poll = _finish
     trace_print = trace_fields = trace_readline = kprobe_poll = _finish
 
     def cleanup(self):

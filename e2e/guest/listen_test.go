@@ -40,8 +40,11 @@ import (
 var initialNetns uint64
 
 func TestMain(m *testing.M) {
-	if os.Getenv("EVTRACE_E2E_HELPER") == "child" {
+	switch os.Getenv("EVTRACE_E2E_HELPER") {
+	case "child":
 		os.Exit(childMain())
+	case "syscalls":
+		os.Exit(syscallsMain())
 	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "guest tests: must run as root inside the VM")

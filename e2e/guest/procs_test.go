@@ -53,12 +53,20 @@ func evtraceBin(t *testing.T) string {
 
 func startEvtrace(t *testing.T, name string, args ...string) *evtrace {
 	t.Helper()
+	return startProcess(t, name, nil, evtraceBin(t), args...)
+}
+
+// startProcess starts any command as an evtrace is started (output kept,
+// killed at the test's end if still running); env nil is ours.
+func startProcess(t *testing.T, name string, env []string, path string, args ...string) *evtrace {
+	t.Helper()
 	e := &evtrace{name: name, done: make(chan struct{})}
-	e.cmd = exec.Command(evtraceBin(t), args...)
+	e.cmd = exec.Command(path, args...)
+	e.cmd.Env = env
 	e.cmd.Stdout = &e.stdout
 	e.cmd.Stderr = &e.stderr
 	if err := e.cmd.Start(); err != nil {
-		t.Fatalf("start evtrace %s: %v", name, err)
+		t.Fatalf("start %s: %v", name, err)
 	}
 	go func() {
 		e.err = e.cmd.Wait()
