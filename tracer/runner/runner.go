@@ -244,103 +244,122 @@ func (r *Runner) Run(ctx context.Context, out Output) (Stats, error) {
 		ctx, stop = context.WithTimeout(ctx, r.opts.Duration)
 		defer stop()
 	}
-	var (
-		mu       sync.Mutex // Output's functions are called one at a time
-		st       Stats
-		firstErr error // a record that does not fit its layout, or a map that cannot be read, ends the run
-	)
-	fail := func(err error) {
-		if firstErr == nil {
-			firstErr = err
-		}
-		cancel()
+	run := &running{r: r, out: out, cancel: cancel}
+	ticks := r.startTicks(ctx, start, &run.mu, run.printMaps)
+	runErr := r.sess.Run(ctx, run.handler())
+	cancel()
+	if finalPrint := <-ticks; finalPrint && run.err == nil && r.maps.Len() > 0 {
+		run.printMaps(time.Now(), true)
 	}
-	limit := r.opts.Count
-	full := func() bool { return limit > 0 && st.Events >= limit }
-	counted := func() {
-		st.Events++
-		if full() {
-			cancel()
-		}
+	run.st.LossesExact = r.sess.LossesExact()
+	return run.st, errors.Join(run.err, runErr)
+}
+
+// running is one Run's state. Output's functions are called under mu, one
+// at a time: the session's readers and the interval's reads of the maps
+// come from different goroutines.
+type running struct {
+	r      *Runner
+	out    Output
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	st     Stats
+	err    error // the first record that does not fit, or map that cannot be read: it ends the run
+}
+
+func (run *running) fail(err error) {
+	if run.err == nil {
+		run.err = err
 	}
-	// printMaps reads the maps and hands them over; false when the run
-	// is to end (an error, or the count of prints reached).
-	printMaps := func(now time.Time, last bool) bool {
-		read := r.maps.Read
-		if last {
-			read = r.maps.ReadLast
-		}
-		snaps, err := read(now)
-		if err != nil {
-			fail(err)
-			return false
-		}
-		if out.Maps != nil {
-			out.Maps(snaps)
-		}
-		if out.Flush != nil {
-			out.Flush()
-		}
-		st.Prints++
-		if r.MapsOnly() && limit > 0 && st.Prints >= limit {
-			cancel()
-			return false
-		}
-		return true
+	run.cancel()
+}
+
+// full says the count of events is reached.
+func (run *running) full() bool {
+	return run.r.opts.Count > 0 && run.st.Events >= run.r.opts.Count
+}
+
+func (run *running) counted() {
+	run.st.Events++
+	if run.full() {
+		run.cancel()
 	}
-	ticks := r.startTicks(ctx, start, &mu, printMaps)
-	runErr := r.sess.Run(ctx, session.Handler{
+}
+
+// printMaps reads the maps (for the last time: without clearing them) and
+// hands them over; false when the run is to end (an error, or the count
+// of prints reached).
+func (run *running) printMaps(now time.Time, last bool) bool {
+	read := run.r.maps.Read
+	if last {
+		read = run.r.maps.ReadLast
+	}
+	snaps, err := read(now)
+	if err != nil {
+		run.fail(err)
+		return false
+	}
+	if run.out.Maps != nil {
+		run.out.Maps(snaps)
+	}
+	if run.out.Flush != nil {
+		run.out.Flush()
+	}
+	run.st.Prints++
+	if run.r.MapsOnly() && run.r.opts.Count > 0 && run.st.Prints >= run.r.opts.Count {
+		run.cancel()
+		return false
+	}
+	return true
+}
+
+// handler decodes and hands over what the session reads.
+func (run *running) handler() session.Handler {
+	return session.Handler{
 		Sample: func(table string, data []byte) {
-			mu.Lock()
-			defer mu.Unlock()
-			if full() || firstErr != nil {
+			run.mu.Lock()
+			defer run.mu.Unlock()
+			if run.full() || run.err != nil {
 				return
 			}
-			d := r.decoders[table]
+			d := run.r.decoders[table]
 			vals, err := d.Decode(data)
 			if err != nil {
-				fail(fmt.Errorf("perf table %s: %w", table, err))
+				run.fail(fmt.Errorf("perf table %s: %w", table, err))
 				return
 			}
-			if out.Record != nil {
-				out.Record(table, d.Fields, vals)
+			if run.out.Record != nil {
+				run.out.Record(table, d.Fields, vals)
 			}
-			counted()
+			run.counted()
 		},
 		Trace: func(l tracepipe.Line) {
-			mu.Lock()
-			defer mu.Unlock()
-			if full() {
+			run.mu.Lock()
+			defer run.mu.Unlock()
+			if run.full() {
 				return
 			}
-			if out.Trace != nil {
-				out.Trace(l, r.clock.Wall(l.Time))
+			if run.out.Trace != nil {
+				run.out.Trace(l, run.r.clock.Wall(l.Time))
 			}
-			counted()
+			run.counted()
 		},
 		Lost: func(source string, n uint64) {
-			mu.Lock()
-			defer mu.Unlock()
-			st.Lost += n
-			if out.Lost != nil {
-				out.Lost(source, n)
+			run.mu.Lock()
+			defer run.mu.Unlock()
+			run.st.Lost += n
+			if run.out.Lost != nil {
+				run.out.Lost(source, n)
 			}
 		},
 		Flush: func() {
-			mu.Lock()
-			defer mu.Unlock()
-			if out.Flush != nil {
-				out.Flush()
+			run.mu.Lock()
+			defer run.mu.Unlock()
+			if run.out.Flush != nil {
+				run.out.Flush()
 			}
 		},
-	})
-	cancel()
-	finalPrint := <-ticks
-	if finalPrint && firstErr == nil && r.maps.Len() > 0 {
-		printMaps(time.Now(), true)
 	}
-	st.LossesExact = r.sess.LossesExact()
-	return st, errors.Join(firstErr, runErr)
 }
 
 // startTicks reads the maps every interval from start until ctx is done,
