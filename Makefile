@@ -21,7 +21,7 @@ all: build
 build: evtrace
 
 evtrace: $(GOFILES)
-	$(GO) build -o $@ .
+	$(GO) build -buildvcs=auto -o $@ .
 
 # Host packages to build and test evtrace (bcc library and headers, kernel
 # headers for the host tests). Idempotent.

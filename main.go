@@ -186,13 +186,20 @@ Examples:
 		// flags at commas.
 		DisableSliceFlagSeparator: true,
 		OnUsageError:              onUsageError,
+		HideVersion:               true, // --version is ours: it also names libbcc's
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "version", Usage: "print the version of evtrace, Go and libbcc, and exit"},
+		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("unknown command %q (see evtrace --help)", c.Args().First())
 			}
+			if c.Bool("version") {
+				return printVersion(c.App.Writer)
+			}
 			return cli.ShowAppHelp(c)
 		},
-		Commands: []*cli.Command{listenCommand(), runCommand(), tutorialCommand(), compileCommand(), cacheCommand()},
+		Commands: []*cli.Command{listenCommand(), runCommand(), tutorialCommand(), compileCommand(), cacheCommand(), versionCommand()},
 	}
 }
 

@@ -136,7 +136,7 @@ func evtraceBinary(t *testing.T) string {
 			return
 		}
 		path := filepath.Join(dir, "evtrace")
-		if out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", "build", "-buildvcs=auto", "-o", path, ".").CombinedOutput(); err != nil {
 			built.err = fmt.Errorf("go build: %v\n%s", err, out)
 			return
 		}
