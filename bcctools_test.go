@@ -54,8 +54,8 @@ import (
 	"github.com/evtrace/evtrace/tracer/testenv"
 )
 
-// bccPython runs bcc's tools: Debian's bcc is a module of the system Python.
-const bccPython = "/usr/bin/python3"
+// bccPython runs bcc's tools.
+const bccPython = testenv.BCCPython
 
 // bccToolPath finds an installed bcc tool: Debian's name, then upstream's.
 func bccToolPath(t *testing.T, name string) string {
@@ -90,53 +90,11 @@ func bccEnv(t *testing.T) []string {
 	return env
 }
 
-// bccCapture is what scripts/bcc-capture.py records of a tool.
-type bccCapture struct {
-	Text   string   `json:"text"`
-	CFlags []string `json:"cflags"`
-	Attach []string `json:"attach"`
-	USDT   int      `json:"usdt"`
-}
-
 // captureBCC records the program the tool compiles with these arguments
-// and returns `evtrace run`'s arguments for it (the C written to a file,
-// its cflags and explicit attaches), to which the caller adds its own.
+// and returns `evtrace run`'s arguments for it.
 func captureBCC(t *testing.T, tool string, args ...string) []string {
 	t.Helper()
-	dir := t.TempDir()
-	out := filepath.Join(dir, "capture.json")
-	cmd := exec.Command(bccPython, append([]string{"scripts/bcc-capture.py", out, tool}, args...)...)
-	cmd.Env = bccEnv(t)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("capture %s %v: %v\n%s", tool, args, err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c bccCapture
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatalf("capture %s: %v", tool, err)
-	}
-	if c.USDT != 0 {
-		t.Fatalf("%s uses USDT, which evtrace run does not attach", tool)
-	}
-	src := filepath.Join(dir, filepath.Base(tool)+".c")
-	if err := os.WriteFile(src, []byte(c.Text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	run := []string{"run", src}
-	for _, f := range c.CFlags {
-		if strings.ContainsAny(f, " \t\n") {
-			t.Fatalf("%s: cflag %q has a space; --cflags splits on spaces", tool, f)
-		}
-	}
-	if len(c.CFlags) > 0 {
-		run = append(run, "--cflags", strings.Join(c.CFlags, " "))
-	}
-	for _, a := range c.Attach {
-		run = append(run, "--attach", a)
-	}
+	run, _ := testenv.CaptureBCC(t, "scripts/bcc-capture.py", bccEnv(t), tool, args...)
 	return run
 }
 

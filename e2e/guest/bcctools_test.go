@@ -29,6 +29,7 @@ import (
 	"unsafe"
 
 	"github.com/evtrace/evtrace/tracer/kernel"
+	"github.com/evtrace/evtrace/tracer/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -172,8 +173,8 @@ func TestBCCToolsOnKprobes(t *testing.T) {
 	})
 }
 
-// bccPython runs bcc's tools: Debian's bcc is a module of the system Python.
-const bccPython = "/usr/bin/python3"
+// bccPython runs bcc's tools.
+const bccPython = testenv.BCCPython
 
 // attachInstead runs a bcc tool (argv: FROM TO TOOL ARGS...) with its
 // attach_kprobe(event=FROM) made on TO.
@@ -217,18 +218,9 @@ func bccTool(t *testing.T, name string) string {
 	return p
 }
 
-// bccCapture is what scripts/bcc-capture.py records of a tool.
-type bccCapture struct {
-	Text   string   `json:"text"`
-	CFlags []string `json:"cflags"`
-	Attach []string `json:"attach"`
-	USDT   int      `json:"usdt"`
-}
-
 // captureBCC records the program the tool compiles with these arguments
-// and returns `evtrace run`'s arguments for it (the C written to a file,
-// its cflags and the recorded attaches), and the record.
-func captureBCC(t *testing.T, tool string, args ...string) ([]string, bccCapture) {
+// and returns `evtrace run`'s arguments for it, and the record.
+func captureBCC(t *testing.T, tool string, args ...string) ([]string, testenv.BCCCapture) {
 	t.Helper()
 	// The guest's working directory is the shared repository.
 	script, err := filepath.Abs("scripts/bcc-capture.py")
@@ -238,39 +230,7 @@ func captureBCC(t *testing.T, tool string, args ...string) ([]string, bccCapture
 	if _, err := os.Stat(script); err != nil {
 		t.Fatalf("needs the repository's scripts/bcc-capture.py (the VM runs in the shared repository): %v", err)
 	}
-	dir := t.TempDir()
-	out := filepath.Join(dir, "capture.json")
-	cmd := exec.Command(bccPython, append([]string{script, out, tool}, args...)...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("capture %s %v: %v\n%s", tool, args, err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c bccCapture
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatalf("capture %s: %v", tool, err)
-	}
-	if c.USDT != 0 {
-		t.Fatalf("%s uses USDT, which evtrace run does not attach", tool)
-	}
-	src := filepath.Join(dir, filepath.Base(tool)+".c")
-	if err := os.WriteFile(src, []byte(c.Text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	run := []string{"run", src}
-	for _, f := range c.CFlags {
-		if strings.ContainsAny(f, " \t\n") {
-			t.Fatalf("%s: cflag %q has a space; --cflags splits on spaces", tool, f)
-		}
-	}
-	if len(c.CFlags) > 0 {
-		run = append(run, "--cflags", strings.Join(c.CFlags, " "))
-	}
-	for _, a := range c.Attach {
-		run = append(run, "--attach", a)
-	}
+	run, c := testenv.CaptureBCC(t, script, nil, tool, args...)
 	t.Logf("%s %s compiles %d bytes of C, cflags %q, attaches %q", filepath.Base(tool), strings.Join(args, " "), len(c.Text), c.CFlags, c.Attach)
 	return run, c
 }
