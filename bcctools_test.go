@@ -642,19 +642,23 @@ func directReads(t *testing.T, path, comm string, size int, offsets []int64) {
 	t.Helper()
 	errc := make(chan error, 1)
 	go func() {
-		// The thread keeps its name and CPU: it ends with this
-		// goroutine, which does not unlock it.
+		// The thread ends with this goroutine, which does not unlock
+		// it, unless it is the main thread, which the runtime keeps:
+		// its name (the process's, /proc/self/comm) and CPUs are put
+		// back first.
 		runtime.LockOSThread()
 		errc <- func() error {
-			if comm != "" {
-				name := append([]byte(comm), 0)
-				if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0); err != nil {
-					return fmt.Errorf("prctl(PR_SET_NAME): %w", err)
-				}
-			}
 			var cpus unix.CPUSet
 			if err := unix.SchedGetaffinity(0, &cpus); err != nil {
 				return err
+			}
+			defer unix.SchedSetaffinity(0, &cpus)
+			if comm != "" {
+				restore, err := nameThread(comm)
+				if err != nil {
+					return err
+				}
+				defer restore()
 			}
 			for cpu := 0; cpu < len(cpus)*64; cpu++ {
 				if cpus.IsSet(cpu) {
@@ -1220,4 +1224,18 @@ func TestBCCRunqlat(t *testing.T) {
 	if t.Failed() {
 		t.Logf("bcc:\n%s\nevtrace:\n%s", o.python, o.evtrace)
 	}
+}
+
+// nameThread names the calling thread (prctl(PR_SET_NAME)) and returns
+// what puts its old name back.
+func nameThread(comm string) (restore func(), err error) {
+	var old [16]byte
+	if err := unix.Prctl(unix.PR_GET_NAME, uintptr(unsafe.Pointer(&old[0])), 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("prctl(PR_GET_NAME): %w", err)
+	}
+	name := append([]byte(comm), 0)
+	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("prctl(PR_SET_NAME): %w", err)
+	}
+	return func() { unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&old[0])), 0, 0, 0) }, nil
 }

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
-	"unsafe"
 
 	"github.com/evtrace/evtrace/tracer/testenv"
 	"golang.org/x/sys/unix"
@@ -110,11 +109,14 @@ func runWhileCallingAs(t *testing.T, comm string, args ...string) (code int, std
 	go func() {
 		runtime.LockOSThread()
 		if comm != "" {
-			// The thread keeps its name: it ends with this goroutine,
-			// which does not unlock it.
-			name := append([]byte(comm), 0)
-			if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0); err != nil {
-				t.Errorf("prctl(PR_SET_NAME): %v", err)
+			// The thread ends with this goroutine, which does not
+			// unlock it, unless it is the main thread: its name, the
+			// process's, is put back first.
+			restore, err := nameThread(comm)
+			if err != nil {
+				t.Errorf("%v", err)
+			} else {
+				defer restore()
 			}
 		} else {
 			defer runtime.UnlockOSThread()
