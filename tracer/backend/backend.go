@@ -21,6 +21,9 @@ const (
 	RawTracepoint                  // a raw tracepoint, "event"
 	Fentry                         // BPF trampoline at a function's entry (BTF)
 	Fexit                          // BPF trampoline at its return, with its arguments
+	Uprobe                         // entry of a user function, or an address in a binary
+	Uretprobe                      // return of a user function
+	PerfEvent                      // a perf event's overflow, on every CPU (sampling)
 )
 
 func (k ProbeKind) String() string {
@@ -37,15 +40,37 @@ func (k ProbeKind) String() string {
 		return "fentry"
 	case Fexit:
 		return "fexit"
+	case Uprobe:
+		return "uprobe"
+	case Uretprobe:
+		return "uretprobe"
+	case PerfEvent:
+		return "perf"
 	}
 	return fmt.Sprintf("ProbeKind(%d)", int(k))
 }
 
 // Probe attaches the C function Program to Target.
 type Probe struct {
-	Kind    ProbeKind
-	Target  string // kernel function, or "category:event" for a tracepoint
+	Kind ProbeKind
+	// Target is the kernel function, "category:event" for a tracepoint,
+	// the binary's path for a uprobe (resolved: an absolute path), or a
+	// perf event's name for a PerfEvent.
+	Target  string
 	Program string // name of the C function in the source
+
+	// Uprobes: Symbol in Target plus Offset, or, when Symbol is empty, the
+	// file offset Offset itself (what USDT probes and raw addresses give).
+	Symbol string
+	Offset uint64
+	// Pid limits a uprobe to one process; 0 or -1: every process.
+	Pid int
+
+	// PerfEvent: the event's type and config (perf_event_attr's), and
+	// its sampling: Freq samples a second, or one sample every Period
+	// events (one of them is not zero).
+	PerfType, PerfConfig uint64
+	Freq, Period         uint64
 }
 
 // Choice is how a program is compiled and loaded (--backend).
