@@ -31,7 +31,8 @@ func programFlags() []cli.Flag {
 	return append([]cli.Flag{
 		&cli.StringSliceFlag{Name: "define", Aliases: []string{"D"}, Usage: "pass `DEF` (NAME or NAME=VALUE) to the compiler as -D (repeatable)"},
 		&cli.StringFlag{Name: "cflags", Usage: "more compiler `FLAGS`, separated by spaces"},
-		&cli.StringSliceFlag{Name: "attach", Usage: "attach a program explicitly: `SPEC` is KIND:TARGET=PROGRAM, KIND one of kprobe, kretprobe, tracepoint (TARGET CATEGORY:EVENT), raw_tracepoint, fentry, fexit (repeatable)"},
+		&cli.StringSliceFlag{Name: "attach", Usage: "attach a program explicitly: `SPEC` is KIND:TARGET=PROGRAM, KIND one of kprobe, kretprobe, tracepoint (TARGET CATEGORY:EVENT), raw_tracepoint, fentry, fexit (repeatable); a kprobe's TARGET may be a glob (vfs_*) or re:REGEX, attaching to every traceable function it matches"},
+		&cli.IntFlag{Name: "probe-limit", Value: 1000, Usage: "attach at most `N` kprobes through --attach patterns (bcc's BCC_PROBE_LIMIT)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "`FORMAT`: text or json (one object per event)"},
 		&cli.StringFlag{Name: "format", Usage: "print trace_pipe lines as `FMT`, bcc's trace_print style: {0} task, {1} pid, {2} cpu, {3} flags, {4} time, {5} message"},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after `DURATION` (e.g. 10s; 0: no limit)"},
@@ -86,6 +87,7 @@ Examples:
    sudo evtrace run getppid.c                     # auto-attach, print events
    sudo evtrace run probe.c -D TARGET_PID=1234    # a define for the C
    sudo evtrace run probe.c --attach kprobe:inet_listen=on_listen
+   sudo evtrace run count.c --attach 'kprobe:vfs_*=do_count'   # every vfs_ function
    sudo evtrace run hello.c --format '{1} {5}'    # pid and message of each printk
    sudo evtrace run probe.c -o json --count 10    # ten events as JSON, then exit
    sudo evtrace run runqlat.c --hist-label dist=usecs -i 1s --count 5
@@ -222,6 +224,9 @@ func parseProgramFlags(c *cli.Context, name, source string) (opts runner.Options
 	if n := c.Int("count"); n < 0 {
 		return opts, format, "", usagef("--count %d: want a positive number", n)
 	}
+	if n := c.Int("probe-limit"); n <= 0 {
+		return opts, format, "", usagef("--probe-limit %d: want a positive number", n)
+	}
 	if d := c.Duration("duration"); d < 0 {
 		return opts, format, "", usagef("--duration %v: want a positive duration", d)
 	}
@@ -259,7 +264,7 @@ func parseProgramFlags(c *cli.Context, name, source string) (opts runner.Options
 		Name: name, Source: source, CFlags: cflags, Probes: explicit,
 		PerfPages: pages, PerfWakeup: wakeup, KernelSource: c.String("kernel-source"),
 		Count: uint64(c.Int("count")), Duration: c.Duration("duration"),
-		Maps: maps, Interval: interval,
+		Maps: maps, Interval: interval, ProbeLimit: c.Int("probe-limit"),
 	}, format, traceFmt, nil
 }
 

@@ -59,6 +59,12 @@ type Probe struct {
 	Target  string
 	Program string // name of the C function in the source
 
+	// Pattern, for a kprobe or kretprobe, is a regular expression (whole
+	// names) over the traceable kernel functions: the session attaches
+	// the program to each function it matches. Target then says the
+	// pattern as the user wrote it.
+	Pattern string
+
 	// Uprobes: Symbol in Target plus Offset, or, when Symbol is empty, the
 	// file offset Offset itself (what USDT probes and raw addresses give).
 	Symbol string

@@ -78,6 +78,8 @@ func ErrNothingToAttach(name string) error {
 // ParseAttachSpec parses an explicit attachment, as --attach gives it:
 // kprobe:FUNC=PROG, kretprobe:FUNC=PROG, tracepoint:CAT:EVENT=PROG or
 // raw_tracepoint:EVENT=PROG (bcc's attach_kprobe(event=FUNC, fn_name=PROG)).
+// FUNC may be a pattern (see FunctionPattern), as bcc's
+// attach_kprobe(event_re=...).
 func ParseAttachSpec(s, syscallPrefix string) (backend.Probe, error) {
 	kind, rest, ok := strings.Cut(s, ":")
 	target, prog, ok2 := strings.Cut(rest, "=")
@@ -85,10 +87,19 @@ func ParseAttachSpec(s, syscallPrefix string) (backend.Probe, error) {
 		return backend.Probe{}, fmt.Errorf("--attach %q: want KIND:TARGET=PROGRAM, e.g. kprobe:inet_listen=trace_listen", s)
 	}
 	switch kind {
-	case "kprobe":
-		return backend.Probe{Kind: backend.Kprobe, Target: fixSyscallName(target, syscallPrefix), Program: prog}, nil
-	case "kretprobe":
-		return backend.Probe{Kind: backend.Kretprobe, Target: fixSyscallName(target, syscallPrefix), Program: prog}, nil
+	case "kprobe", "kretprobe":
+		p := backend.Probe{Kind: backend.Kprobe, Target: target, Program: prog}
+		if kind == "kretprobe" {
+			p.Kind = backend.Kretprobe
+		}
+		pattern, err := FunctionPattern(target)
+		if err != nil {
+			return backend.Probe{}, fmt.Errorf("--attach %q: %w", s, err)
+		}
+		if p.Pattern = pattern; pattern == "" {
+			p.Target = fixSyscallName(target, syscallPrefix)
+		}
+		return p, nil
 	case "tracepoint":
 		if c, e, ok := strings.Cut(target, ":"); !ok || c == "" || e == "" {
 			return backend.Probe{}, fmt.Errorf("--attach %q: a tracepoint is CATEGORY:EVENT", s)
@@ -242,4 +253,55 @@ func strip(src string, keepStrings bool) string {
 		}
 	}
 	return string(b)
+}
+
+// FunctionPattern turns a kprobe target that names several functions
+// into a regular expression matching whole names: "re:REGEX" (Go's
+// syntax, as bcc's event_re with Python's re.fullmatch), or a shell
+// glob with *, ? and [...] ("vfs_*", "tcp_v[46]_connect"). It returns ""
+// for a plain function name.
+func FunctionPattern(target string) (string, error) {
+	if re, ok := strings.CutPrefix(target, "re:"); ok {
+		if re == "" {
+			return "", fmt.Errorf("re: wants a regular expression")
+		}
+		if _, err := regexp.Compile(re); err != nil {
+			return "", fmt.Errorf("bad regular expression: %w", err)
+		}
+		return "^(?:" + re + ")$", nil
+	}
+	if !strings.ContainsAny(target, "*?[") {
+		return "", nil
+	}
+	var b strings.Builder
+	b.WriteString("^")
+	for i := 0; i < len(target); i++ {
+		switch c := target[i]; c {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		case '[':
+			end := strings.IndexByte(target[i+1:], ']')
+			if end <= 0 {
+				return "", fmt.Errorf("glob %q: [ without a closing ]", target)
+			}
+			class := target[i+1 : i+1+end]
+			b.WriteString("[")
+			if class[0] == '!' {
+				b.WriteString("^")
+				class = class[1:]
+			}
+			b.WriteString(strings.ReplaceAll(class, `\`, `\\`))
+			b.WriteString("]")
+			i += end + 1
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	if _, err := regexp.Compile(b.String()); err != nil {
+		return "", fmt.Errorf("glob %q: %w", target, err)
+	}
+	return b.String(), nil
 }

@@ -2,6 +2,8 @@ package conventions
 
 import (
 	"reflect"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/evtrace/evtrace/tracer/backend"
@@ -130,5 +132,59 @@ func TestUsesLog2(t *testing.T) {
 		if got := UsesLog2(tt.src); got != tt.want {
 			t.Errorf("UsesLog2(%q) = %v, want %v", tt.src, got, tt.want)
 		}
+	}
+}
+
+func TestFunctionPattern(t *testing.T) {
+	for _, tc := range []struct {
+		target    string
+		match     []string
+		dontMatch []string
+	}{
+		{"vfs_*", []string{"vfs_read", "vfs_", "vfs_fsync_range"}, []string{"do_vfs_read", "vfsread", "xvfs_read"}},
+		{"tcp_v?_connect", []string{"tcp_v4_connect", "tcp_v6_connect"}, []string{"tcp_v46_connect", "tcp_v4_connect_x"}},
+		{"tcp_v[46]_connect", []string{"tcp_v4_connect", "tcp_v6_connect"}, []string{"tcp_v5_connect"}},
+		{"ext[!2]_*", []string{"ext4_sync_fs"}, []string{"ext2_sync_fs"}},
+		{"a.b*", []string{"a.b", "a.bc"}, []string{"axb"}},
+		{"re:vfs_(read|write)", []string{"vfs_read", "vfs_write"}, []string{"vfs_readv", "do_vfs_read"}},
+		{"re:.*_sendmsg", []string{"tcp_sendmsg", "udp_sendmsg"}, []string{"tcp_sendmsg_locked"}},
+	} {
+		pat, err := FunctionPattern(tc.target)
+		if err != nil || pat == "" {
+			t.Errorf("%s: %q, %v", tc.target, pat, err)
+			continue
+		}
+		re := regexp.MustCompile(pat)
+		for _, n := range tc.match {
+			if !re.MatchString(n) {
+				t.Errorf("%s (%s) does not match %s", tc.target, pat, n)
+			}
+		}
+		for _, n := range tc.dontMatch {
+			if re.MatchString(n) {
+				t.Errorf("%s (%s) matches %s", tc.target, pat, n)
+			}
+		}
+	}
+	if pat, err := FunctionPattern("inet_listen"); pat != "" || err != nil {
+		t.Errorf("a plain name: %q, %v; want no pattern", pat, err)
+	}
+	for _, bad := range []string{"re:", "re:vfs_(", "vfs_[abc", "x[]"} {
+		if pat, err := FunctionPattern(bad); err == nil {
+			t.Errorf("%q accepted as %q", bad, pat)
+		}
+	}
+}
+
+func TestParseAttachSpecPattern(t *testing.T) {
+	p, err := ParseAttachSpec("kretprobe:sys_*=r", "__x64_sys_")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Kind != backend.Kretprobe || p.Target != "sys_*" || p.Pattern != "^sys_.*$" || p.Program != "r" {
+		t.Errorf("got %+v: a pattern is not a syscall name to rewrite", p)
+	}
+	if _, err := ParseAttachSpec("kprobe:re:(=p", "__x64_sys_"); err == nil || !strings.Contains(err.Error(), "regular expression") {
+		t.Errorf("a bad regular expression: %v", err)
 	}
 }

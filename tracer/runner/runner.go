@@ -34,6 +34,9 @@ type Options struct {
 	PerfPages    int
 	PerfWakeup   int
 	KernelSource string
+	// ProbeLimit is the most kprobes the --attach patterns may attach
+	// (session.Spec.ProbeLimit).
+	ProbeLimit int
 	// Count stops the run after this many events, or, for a program
 	// that reports only through maps, after this many interval prints;
 	// 0: no limit.
@@ -77,6 +80,7 @@ func Open(backends backend.Set, opts Options) (*Runner, error) {
 		PerfPages:    opts.PerfPages,
 		PerfWakeup:   opts.PerfWakeup,
 		KernelSource: opts.KernelSource,
+		ProbeLimit:   opts.ProbeLimit,
 		AnyHeaders:   true, // with a note
 	})
 	if err != nil {
@@ -84,6 +88,9 @@ func Open(backends backend.Set, opts Options) (*Runner, error) {
 	}
 	if h := s.Headers(); h.OtherRelease {
 		note(fmt.Sprintf("warning: compiled against %s: struct layouts from these headers may not match the running kernel", h.Desc))
+	}
+	for _, p := range s.Patterns() {
+		note(p.String())
 	}
 	r := &Runner{opts: opts, sess: s, printk: printk}
 	if err := r.prepare(note); err != nil {

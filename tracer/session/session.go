@@ -46,6 +46,9 @@ type Spec struct {
 	TracePipe  bool     // read bpf_trace_printk output from trace_pipe
 	PerfPages  int      // pages per CPU for each perf ring (power of two, at most perf.MaxPages); 0: perf.DefaultPages
 	PerfWakeup int      // records per reader wakeup, or perf.WakeupWatermark; 0: perf.DefaultWakeup
+	// ProbeLimit is the most kprobes the Probes' patterns may expand to;
+	// 0: DefaultProbeLimit.
+	ProbeLimit int
 	// TraceToken, when set, marks the program's own trace_pipe lines: each
 	// message starts with it and a space (the probe prints it; make one
 	// with NewTraceToken). Run passes on those lines without the token and
@@ -106,6 +109,7 @@ type Session struct {
 	pipe    *tracepipe.Pipe
 
 	probes   []backend.Probe // attached
+	patterns []PatternResult // what each kprobe pattern attached
 	stale    []string        // stale kprobes removed by Open
 	staleErr error           // why removing them failed
 
@@ -131,6 +135,11 @@ func Open(backends backend.Set, spec Spec) (*Session, error) {
 	if err := checkFirst(spec); err != nil {
 		return nil, err
 	}
+	probes, patterns, err := expandPatterns(spec.Probes, kernel.TraceableFunctions, spec.ProbeLimit)
+	if err != nil {
+		return nil, err
+	}
+	spec.Probes = probes
 	rel, err := kernel.Release()
 	if err != nil {
 		return nil, err
@@ -139,7 +148,7 @@ func Open(backends backend.Set, spec Spec) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{spec: spec, headers: tree}
+	s := &Session{spec: spec, headers: tree, patterns: patterns}
 	if usesKprobes(spec.Probes) {
 		// Best effort: a failure here does not stop this run.
 		s.stale, s.staleErr = kernel.RemoveStaleKprobes("/proc")
@@ -202,12 +211,30 @@ func (s *Session) attach() error {
 	if len(probes) == 0 {
 		return conventions.ErrNothingToAttach(s.spec.Name)
 	}
+	var attached []backend.Probe
 	for _, p := range probes {
-		if err := s.prog.Attach(p); err != nil {
+		err := s.prog.Attach(p)
+		if err != nil && p.Pattern == "" {
 			return err
 		}
+		if err != nil {
+			// As bcc's attach_kprobe(event_re=...): a function of the
+			// list that cannot be probed is skipped and reported.
+			r := patternFor(s.patterns, p)
+			if r.FirstErr == nil {
+				r.FirstErr = err
+			}
+			r.Failed = append(r.Failed, p.Target)
+			continue
+		}
+		attached = append(attached, p)
 	}
-	s.probes = probes
+	for _, r := range s.patterns {
+		if r.Attached() == 0 {
+			return fmt.Errorf("%s %s: none of the %d functions it matches could be probed: %w", r.Probe.Kind, r.Probe.Target, r.Matched, r.FirstErr)
+		}
+	}
+	s.probes = attached
 	return nil
 }
 
@@ -289,6 +316,9 @@ func (s *Session) StaleKprobesRemoved() ([]string, error) { return s.stale, s.st
 // Probes returns what Open attached.
 func (s *Session) Probes() []backend.Probe { return s.probes }
 
+// Patterns says what each kprobe pattern of the spec attached to.
+func (s *Session) Patterns() []PatternResult { return s.patterns }
+
 // PerfTables returns the names of the perf tables the session reads.
 func (s *Session) PerfTables() []string {
 	names := make([]string, len(s.readers))
@@ -333,7 +363,11 @@ func checkProbes(probes []backend.Probe) error {
 			}
 			// Fail before the (slow) compile when the function does not
 			// exist; a function that exists but cannot be probed is
-			// reported by the attach.
+			// reported by the attach. A pattern's functions come from
+			// the kernel's own list.
+			if p.Pattern != "" {
+				continue
+			}
 			if found, err := kernel.LookupSymbol(p.Target); err == nil && !found {
 				return fmt.Errorf("%s %s: %w (not in /proc/kallsyms)", p.Kind, p.Target, kernel.ErrNoFunction)
 			}
