@@ -5,6 +5,9 @@
 #                     tests (root), and the end-to-end tests in a Debian VM
 #   make vendor       re-vendor and re-apply scripts/patches
 #   make demo         see evtrace listen work in the Debian VM
+#   make man          regenerate docs/man from the CLI and docs/man/src
+#   make install      install the binary, man pages and completions
+#                     (PREFIX=/usr/local, DESTDIR for packaging)
 
 GO ?= go
 # Everything go build reads: Go files and every file a go:embed pulls in
@@ -15,7 +18,10 @@ GOFILES := $(shell find . -name '*.go' -not -path './vendor/*') $(wildcard probe
 # package with cgo), main (which links it) and the VM tests.
 NOCGO_PKGS = $$($(GO) list ./... | grep -v -e '/tracer/bccbackend$$' -e '/tracer/testenv/realbackends$$' -e '^github.com/evtrace/evtrace$$' -e '/e2e$$')
 
-.PHONY: all build deps test check unit e2e demo bench vendor vendor-check clean
+.PHONY: all build deps test check unit e2e demo bench vendor vendor-check clean man install
+
+PREFIX ?= /usr/local
+DESTDIR ?=
 
 all: build
 build: evtrace
@@ -65,6 +71,20 @@ demo: deps evtrace
 bench: deps evtrace
 	$(GO) build -o loadgen ./scripts/bench/loadgen
 	$(GO) run ./scripts/bench -evtrace ./evtrace -loadgen ./loadgen
+
+# The man pages are generated from the CLI's own flags and descriptions
+# (man.go), plus docs/man/src; TestManPages fails when they are stale.
+man:
+	EVTRACE_UPDATE_MAN=1 $(GO) test -count=1 -run '^TestManPages$$' .
+
+# evtrace in sbin (it needs root, as bcc's tools), its man pages, and
+# completion for bash and zsh.
+install: evtrace
+	install -D -m 0755 evtrace $(DESTDIR)$(PREFIX)/sbin/evtrace
+	install -d $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 0644 docs/man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -D -m 0644 scripts/completion/evtrace.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/evtrace
+	install -D -m 0644 scripts/completion/_evtrace $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_evtrace
 
 vendor:
 	rm -rf vendor

@@ -123,7 +123,8 @@ func (w wholeLog) Unwrap() error { return w.error }
 // it: urfave/cli stops at the first argument, so for run and tutorial the
 // flags after the file (or step) are moved before it.
 func flagsFirst(args []string) []string {
-	if len(args) < 3 || (args[1] != "run" && args[1] != "tutorial") {
+	if len(args) < 3 || (args[1] != "run" && args[1] != "tutorial") || args[len(args)-1] == "--generate-bash-completion" {
+		// cli reads a completion request from the last argument.
 		return args
 	}
 	noValue := map[string]bool{"--ebpf": true, "-ebpf": true, "--source": true, "-source": true, "-h": true, "--help": true}
@@ -187,6 +188,9 @@ Examples:
 		DisableSliceFlagSeparator: true,
 		OnUsageError:              onUsageError,
 		HideVersion:               true, // --version is ours: it also names libbcc's
+		// Completion for bash and zsh (scripts/completion): the shell
+		// asks `evtrace ... --generate-bash-completion`.
+		EnableBashCompletion: true,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "version", Usage: "print the version of evtrace, Go and libbcc, and exit"},
 		},
