@@ -5,6 +5,7 @@
 #                     tests (root), and the end-to-end tests in a Debian VM
 #   make vendor       re-vendor and re-apply scripts/patches
 #   make demo         see evtrace listen work in the Debian VM
+#   make tutorial STEP=N [ARGS=...]  one tutorial step in the Debian VM
 #   make man          regenerate docs/man from the CLI and docs/man/src
 #   make install      install the binary, man pages and completions
 #                     (PREFIX=/usr/local, DESTDIR for packaging)
@@ -18,7 +19,7 @@ GOFILES := $(shell find . -name '*.go' -not -path './vendor/*') $(wildcard probe
 # package with cgo), main (which links it) and the VM tests.
 NOCGO_PKGS = $$($(GO) list ./... | grep -v -e '/tracer/bccbackend$$' -e '/tracer/testenv/realbackends$$' -e '^github.com/evtrace/evtrace$$' -e '/e2e$$')
 
-.PHONY: all build deps test check unit e2e demo bench vendor vendor-check clean man install
+.PHONY: all build deps test check unit e2e demo tutorial bench vendor vendor-check clean man install
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -65,6 +66,14 @@ test: deps check unit e2e
 # start evtrace listen and a few real servers, show the events.
 demo: deps evtrace
 	scripts/vm/run.sh --timeout 1200 -- sh scripts/vm/demo-guest.sh
+
+# A tutorial step in the Debian VM, for machines without kprobes: boots
+# the VM, starts the step, opens the tutorial's listeners, prints what the
+# step printed. STEP=all runs them in turn; ARGS are the step's options
+# (ARGS='-D DIRECT_READ' for step 3's pitfall).
+STEP ?= all
+tutorial: deps evtrace
+	scripts/vm/run.sh --timeout 1500 -- sh scripts/vm/tutorial-guest.sh $(STEP) $(ARGS)
 
 # evtrace against bcc's Python on the same program and load; writes
 # docs/benchmarks.md (root; takes several minutes).

@@ -107,6 +107,10 @@ func printError(stderr io.Writer, err error) {
 			fmt.Fprintf(stderr, "%s:\n%s\n", head, log)
 		}
 	}
+	var p pitfall
+	if errors.As(err, &p) {
+		fmt.Fprintf(stderr, "\nevtrace tutorial: %s\n", p.note)
+	}
 }
 
 // logTailLines is how much of a refused program's log is printed: the

@@ -103,55 +103,16 @@ Examples:
 			if err != nil {
 				return err
 			}
-			return runProgram(c, filepath.Base(path), src)
-		},
-	}
-}
-
-func tutorialCommand() *cli.Command {
-	var list strings.Builder
-	for i, s := range probes.Tutorial() {
-		fmt.Fprintf(&list, "   %d %-8s %s\n", i+1, s.Name, s.Summary)
-	}
-	return &cli.Command{
-		Name:      "tutorial",
-		Usage:     `the steps of "How to turn any syscall into an event", runnable`,
-		UsageText: "evtrace tutorial [STEP [--source] [options]]",
-		Description: "Each step is a small C probe on inet_listen, run by the same runner as\n" +
-			"`evtrace run`. Without STEP, the steps are listed; --source prints a\n" +
-			"step's C with comments that explain it. Steps (by name or number):\n\n" +
-			list.String() + "\nExamples:\n   evtrace tutorial\n   evtrace tutorial hello --source\n   sudo evtrace tutorial 3",
-		Flags: append(programFlags(),
-			&cli.BoolFlag{Name: "source", Usage: "print the step's C and exit"}),
-		OnUsageError: onUsageError,
-		Action: func(c *cli.Context) error {
-			steps := probes.Tutorial()
-			if c.NArg() == 0 {
-				for i, s := range steps {
-					fmt.Fprintf(c.App.Writer, "%d %-8s %s\n", i+1, s.Name, s.Summary)
-				}
-				return nil
-			}
-			if c.NArg() > 1 {
-				return usagef("tutorial takes one step, got %d arguments", c.NArg())
-			}
-			name := c.Args().First()
-			for i, s := range steps {
-				if name == s.Name || name == fmt.Sprint(i+1) {
-					if c.Bool("source") {
-						_, err := io.WriteString(c.App.Writer, s.Source)
-						return err
-					}
-					return runProgram(c, s.Name+".c", s.Source)
-				}
-			}
-			return usagef("unknown tutorial step %q (see evtrace tutorial)", name)
+			return runProgram(c, filepath.Base(path), src, nil)
 		},
 	}
 }
 
 // runProgram compiles source as `evtrace run` does and prints its events.
-func runProgram(c *cli.Context, name, source string) error {
+// attached, if not nil, is called once the program is attached and
+// returns what to call when its run has ended (the tutorial's second
+// trace_pipe reader).
+func runProgram(c *cli.Context, name, source string, attached func(*output.Status) (ended func())) error {
 	opts, format, traceFmt, err := parseProgramFlags(c, name, source)
 	if err != nil || c.Bool("ebpf") {
 		if err == nil {
@@ -172,6 +133,10 @@ func runProgram(c *cli.Context, name, source string) error {
 	}
 	defer r.Close()
 	reportStale(status, r)
+	ended := func() {}
+	if attached != nil {
+		ended = attached(status)
+	}
 	out := newSink(stdout, stop)
 	p := output.NewRecordPrinter(out.w, format, r.Tables(), traceFmt)
 	mp := &output.MapPrinter{W: out.w, Format: format, Stamp: opts.Interval > 0}
@@ -188,6 +153,7 @@ func runProgram(c *cli.Context, name, source string) error {
 		Flush:  out.flush,
 	})
 	out.flush()
+	ended()
 	silent, mapsOnly := r.Silent(), r.MapsOnly()
 	closeErr := r.Close()
 	reportEnd(status, st, silent, mapsOnly)

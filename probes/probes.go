@@ -21,17 +21,35 @@ var tutorialFS embed.FS
 // TutorialStep is one step of the tutorial "How to turn any syscall into an
 // event", as a probe for the generic runner (evtrace tutorial STEP).
 type TutorialStep struct {
-	Name    string // hello, backlog, port-ip, netns, perf
-	Summary string
-	Source  string
+	Name     string // hello, backlog, port-ip, netns, perf, maps
+	Summary  string
+	Source   string
+	Pitfalls []Pitfall
 }
 
-var tutorialSteps = []struct{ name, summary string }{
-	{"hello", "kprobe on inet_listen, bpf_trace_printk \"Hello World!\""},
-	{"backlog", "print listen()'s backlog argument"},
-	{"port-ip", "read port and address with bpf_probe_read"},
-	{"netns", "the network namespace; why bpf_trace_printk stops at 3 arguments"},
-	{"perf", "a struct through BPF_PERF_OUTPUT, decoded without writing Go"},
+// Pitfall is one of the tutorial's failures, shown on demand: the step
+// compiled with -D Define fails as it did in 2016, and Explain says why.
+type Pitfall struct {
+	Define  string
+	Explain string
+}
+
+var tutorialSteps = []struct {
+	name, summary string
+	pitfalls      []Pitfall
+}{
+	{"hello", "kprobe on inet_listen, bpf_trace_printk \"Hello World!\"", nil},
+	{"backlog", "print listen()'s backlog argument", nil},
+	{"port-ip", "read port and address with bpf_probe_read", []Pitfall{{"DIRECT_READ",
+		"This is the tutorial's \"R1 invalid mem access\" ('inv' before Linux 5.18): the step read " +
+			"sock->sk with a plain load. To the verifier, a pointer taken from a kprobe's registers is a " +
+			"number, not memory it may read through; kernel memory is read with bpf_probe_read, which " +
+			"checks the address and returns an error instead of faulting. (bcc usually writes that call " +
+			"for you, when it can see the pointer is the probed function's argument; the step hides the " +
+			"pointer from it in an integer.) Run the step without -D DIRECT_READ for the working version."}}},
+	{"netns", "the network namespace; why bpf_trace_printk stops at 3 arguments", nil},
+	{"perf", "a struct through BPF_PERF_OUTPUT, decoded without writing Go", nil},
+	{"maps", "count listen() calls per process and a histogram of backlogs in maps", nil},
 }
 
 // goToolHeader opens each tutorial file: it keeps the Go tool from taking
@@ -48,7 +66,7 @@ func Tutorial() []TutorialStep {
 		}
 		// The files open with a line for the Go tool, not for the reader.
 		text := strings.TrimPrefix(string(src), goToolHeader)
-		steps[i] = TutorialStep{Name: s.name, Summary: s.summary, Source: text}
+		steps[i] = TutorialStep{Name: s.name, Summary: s.summary, Source: text, Pitfalls: s.pitfalls}
 	}
 	return steps
 }

@@ -41,7 +41,7 @@ func TestListenSourceIsEmbedded(t *testing.T) {
 	}
 }
 
-// TestTutorialSteps: the five steps, in order, each the file in
+// TestTutorialSteps: the six steps, in order, each the file in
 // tutorial/ exactly (but the line for the Go tool), each with a summary.
 func TestTutorialSteps(t *testing.T) {
 	steps := Tutorial()
@@ -59,7 +59,7 @@ func TestTutorialSteps(t *testing.T) {
 			t.Errorf("step %s: no summary", s.Name)
 		}
 	}
-	if strings.Join(names, " ") != "hello backlog port-ip netns perf" {
+	if strings.Join(names, " ") != "hello backlog port-ip netns perf maps" {
 		t.Errorf("steps %v", names)
 	}
 }

@@ -11,6 +11,22 @@
 // bpf_probe_read (the tutorial's "R1 invalid mem access 'inv'" came from a
 // plain dereference the verifier could not prove safe). Variables start at
 // 0 to give them "life" on the BPF stack.
+//
+// The pitfall, on demand: `evtrace tutorial port-ip -D DIRECT_READ` loads
+// a plain load of sock->sk instead. Today's bcc would hide it: its
+// rewriter turns `sock->sk` into a bpf_probe_read by itself, because sock
+// is an argument of the probed function, a pointer it knows is the
+// kernel's. It does not follow a pointer through an integer, so that is
+// how the plain load is written here. The verifier then says, as it did in
+// 2016 ('inv' became 'scalar' in Linux 5.18):
+//
+//   R1 invalid mem access 'scalar'
+//
+// To the verifier, what a kprobe's registers hold is a number, not a
+// pointer it may read through: a program that dereferenced any number
+// could read (and, with the address wrong, fault on) any memory.
+// bpf_probe_read copies through a checked path that returns an error
+// instead of faulting.
 
 #include <net/sock.h>
 #include <net/inet_sock.h>
@@ -18,8 +34,13 @@
 
 int kprobe__inet_listen(struct pt_regs *ctx, struct socket *sock, int backlog)
 {
+#ifdef DIRECT_READ
+	u64 addr = (u64)sock; // out of sight of bcc's rewriter
+	struct sock *sk = *(struct sock **)(addr + offsetof(struct socket, sk));
+#else
 	struct sock *sk = NULL;
 	bpf_probe_read(&sk, sizeof(sk), &sock->sk);
+#endif
 	struct inet_sock *inet = (struct inet_sock *)sk; // what inet_sk() does
 
 	u32 laddr = 0;
