@@ -38,7 +38,7 @@ func programFlags() []cli.Flag {
 		&cli.IntFlag{Name: "count", Usage: "stop after `N` events (0: no limit)"},
 		&cli.BoolFlag{Name: "ebpf", Usage: "print the C text and exit"},
 		&cli.StringFlag{Name: "kernel-source", Usage: "kernel headers tree `DIR` (passed to bcc as BCC_KERNEL_SOURCE)"},
-	}, append(mapFlags(), perfFlags()...)...)
+	}, append(append(mapFlags(), perfFlags()...), userProbeFlags()...)...)
 }
 
 // mapFlags say which data maps evtrace run prints, when and how.
@@ -255,11 +255,16 @@ func parseProgramFlags(c *cli.Context, name, source string) (opts runner.Options
 	if err != nil {
 		return opts, format, "", err
 	}
+	pid, usdt, err := parseUserProbeFlags(c)
+	if err != nil {
+		return opts, format, "", err
+	}
 	return runner.Options{
 		Name: name, Source: source, CFlags: cflags, Probes: explicit,
 		PerfPages: pages, PerfWakeup: wakeup, KernelSource: c.String("kernel-source"),
 		Count: uint64(c.Int("count")), Duration: c.Duration("duration"),
 		Maps: maps, Interval: interval,
+		Pid: pid, USDT: usdt,
 	}, format, traceFmt, nil
 }
 
