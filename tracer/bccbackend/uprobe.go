@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"syscall"
 	"unsafe"
 
 	"github.com/evtrace/evtrace/tracer/backend"
@@ -78,6 +79,11 @@ func (b *bccProgram) attachUprobe(p backend.Probe, fd int) error {
 	if res < 0 {
 		if err == nil {
 			err = errors.New("libbcc's bpf_attach_uprobe failed")
+		}
+		if errors.Is(err, syscall.EINVAL) {
+			// Seen on Debian 12: bcc 0.26's Python passes no
+			// ref_ctr_offset, so the kernel gets a random one.
+			return fmt.Errorf("at file offset 0x%x: %w (the kernel refuses a uprobe where another tracer has one with a different reference counter offset, \"ref_ctr_offset mismatch\" in dmesg: Debian's bcc 0.26 Python tools set a random one; stop the other tracer, and any process still in a function it probed the return of)", offset, err)
 		}
 		return fmt.Errorf("at file offset 0x%x: %w", offset, err)
 	}
