@@ -35,7 +35,24 @@ import (
 // 0.26 Python passes libbcc's bpf_attach_uprobe no ref_ctr_offset (its
 // ctypes prototype lacks the argument), so the kernel gets whatever the
 // register holds, and then refuses any other uprobe at the same place
-// with "ref_ctr_offset mismatch" while the Python tool is attached.
+// with "ref_ctr_offset mismatch" while the Python tool is attached. The
+// Python tool runs with that argument fixed (fixedRefCtr).
+// fixedRefCtr runs a bcc tool (its path and arguments follow) with one
+// fix to bcc 0.26's Python bindings: bpf_attach_uprobe gets its last
+// argument, ref_ctr_offset, as 0. Without it the kernel gets whatever the
+// register holds, and with a value that is not 0 it counts a "semaphore"
+// at that offset of the binary in every process, or fails to: the tool
+// then sees some processes' calls and not others', from run to run.
+const fixedRefCtr = `
+import ctypes, runpy, sys
+import bcc
+real = bcc.lib.bpf_attach_uprobe
+real.argtypes = list(real.argtypes[:6]) + [ctypes.c_uint32]
+bcc.lib.bpf_attach_uprobe = lambda *a: real(*(tuple(a) + (0,) * (7 - len(a))))
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+`
+
 func runTool(t *testing.T, python bool, argv []string, work func(), done func(out string) bool) string {
 	t.Helper()
 	name, ready := "evtrace run", func(stream, line string) bool {
@@ -43,7 +60,7 @@ func runTool(t *testing.T, python bool, argv []string, work func(), done func(ou
 	}
 	if python {
 		name, ready = "bcc "+filepath.Base(argv[0]), func(stream, _ string) bool { return stream == "stdout" }
-		argv = append([]string{bccPython}, argv...)
+		argv = append([]string{bccPython, "-c", fixedRefCtr}, argv...)
 	} else {
 		argv = append([]string{evtraceBinary(t)}, append(argv, "-o", "json")...)
 	}
@@ -54,6 +71,12 @@ func runTool(t *testing.T, python bool, argv []string, work func(), done func(ou
 		t.Fatalf("%s ended before it attached: %v\n%s", p.name, p.err, p)
 	case <-time.After(60 * time.Second):
 		t.Fatalf("%s did not attach in 60 s\n%s", p.name, p)
+	}
+	if python {
+		// The tools print their header before they open their perf
+		// buffer: events before that are lost. Wait until the tool
+		// polls the buffer.
+		waitInPoll(t, p)
 	}
 	work()
 	var out string
@@ -76,6 +99,24 @@ func runTool(t *testing.T, python bool, argv []string, work func(), done func(ou
 	}
 	out, _ = p.output()
 	return out
+}
+
+// waitInPoll waits until the Python tool's main thread waits in
+// poll (libbcc's perf_reader_poll, under perf_buffer_poll).
+func waitInPoll(t *testing.T, p *toolProc) {
+	t.Helper()
+	path := fmt.Sprintf("/proc/%d/syscall", p.cmd.Process.Pid)
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		b, _ := os.ReadFile(path)
+		nr, _, _ := strings.Cut(string(b), " ")
+		switch nr {
+		case strconv.Itoa(unix.SYS_POLL), strconv.Itoa(unix.SYS_PPOLL), strconv.Itoa(unix.SYS_EPOLL_WAIT), strconv.Itoa(unix.SYS_EPOLL_PWAIT):
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%s not in poll after 30 s (%s: %q)\n%s", p.name, path, b, p)
+		}
+	}
 }
 
 // evJSON decodes evtrace's JSON lines.
