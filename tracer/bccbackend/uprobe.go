@@ -77,6 +77,10 @@ func (b *bccProgram) attachUprobe(p backend.Probe, fd int) error {
 	defer C.free(unsafe.Pointer(cpath))
 	res, err := C.bpf_attach_uprobe(C.int(fd), C.int(attachType), cev, cpath, C.uint64_t(offset), C.int(pid), 0)
 	if res < 0 {
+		// Without the uprobe PMU, or when it refused, libbcc made a
+		// uprobe_events entry (NAME_bcc_PID) and leaves it there when
+		// perf_event_open then fails: remove it.
+		C.bpf_detach_uprobe(cev)
 		if err == nil {
 			err = errors.New("libbcc's bpf_attach_uprobe failed")
 		}

@@ -119,3 +119,4 @@ func TestUprobesLeaveNothing(t *testing.T) {
 		t.Errorf("uprobe_events after a failed Open:\n%s", got)
 	}
 }
+
