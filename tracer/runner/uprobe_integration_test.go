@@ -119,4 +119,3 @@ func TestUprobesLeaveNothing(t *testing.T) {
 		t.Errorf("uprobe_events after a failed Open:\n%s", got)
 	}
 }
-
