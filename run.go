@@ -31,7 +31,7 @@ func programFlags() []cli.Flag {
 	return append([]cli.Flag{
 		&cli.StringSliceFlag{Name: "define", Aliases: []string{"D"}, Usage: "pass `DEF` (NAME or NAME=VALUE) to the compiler as -D (repeatable)"},
 		&cli.StringFlag{Name: "cflags", Usage: "more compiler `FLAGS`, separated by spaces"},
-		&cli.StringSliceFlag{Name: "attach", Usage: "attach a program explicitly: `SPEC` is KIND:TARGET=PROGRAM, KIND one of kprobe, kretprobe, tracepoint (TARGET CATEGORY:EVENT), raw_tracepoint, fentry, fexit (repeatable); a kprobe's TARGET may be a glob (vfs_*) or re:REGEX, attaching to every traceable function it matches"},
+		&cli.StringSliceFlag{Name: "attach", Usage: "attach a program explicitly: `SPEC` is KIND:TARGET=PROGRAM, KIND one of kprobe, kretprobe, tracepoint (TARGET CATEGORY:EVENT), raw_tracepoint, fentry, fexit, uprobe and uretprobe (TARGET BINARY:SYMBOL, BINARY:SYMBOL+OFFSET or BINARY:0xADDR, BINARY a path or a library name such as c) (repeatable); a kprobe's TARGET may be a glob (vfs_*) or re:REGEX, attaching to every traceable function it matches"},
 		&cli.IntFlag{Name: "probe-limit", Value: 1000, Usage: "attach at most `N` kprobes through --attach patterns (bcc's BCC_PROBE_LIMIT)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "`FORMAT`: text or json (one object per event)"},
 		&cli.StringFlag{Name: "format", Usage: "print trace_pipe lines as `FMT`, bcc's trace_print style: {0} task, {1} pid, {2} cpu, {3} flags, {4} time, {5} message"},
@@ -39,7 +39,7 @@ func programFlags() []cli.Flag {
 		&cli.IntFlag{Name: "count", Usage: "stop after `N` events (0: no limit)"},
 		&cli.BoolFlag{Name: "ebpf", Usage: "print the C text and exit"},
 		&cli.StringFlag{Name: "kernel-source", Usage: "kernel headers tree `DIR` (passed to bcc as BCC_KERNEL_SOURCE)"},
-	}, append(mapFlags(), perfFlags()...)...)
+	}, append(append(mapFlags(), perfFlags()...), userProbeFlags()...)...)
 }
 
 // mapFlags say which data maps evtrace run prints, when and how.
@@ -66,6 +66,18 @@ kernel's syscall function, e.g. __x64_sys_NAME), tracepoint__CATEGORY__EVENT
 kfunc__FUNC and kretfunc__FUNC (KFUNC_PROBE, KRETFUNC_PROBE: fentry, fexit);
 other functions are left alone, or attached with --attach.
 
+User space: --attach uprobe:BINARY:SYMBOL=PROG (uretprobe: at its return),
+SYMBOL+OFFSET, or a raw address 0xADDR, which is a virtual address of the
+ELF file as nm and readelf print it (bcc's attach_uprobe(addr=...)), made
+a file offset through the executable segment that holds it. BINARY is an
+absolute path or a library name found as bcc finds it (c, pthread: the
+dynamic linker's cache, then the usual directories). --usdt
+BINARY:[PROVIDER:]PROBE=PROG attaches a USDT probe through libbcc's USDT
+API (bpf_usdt_readarg reads its arguments); --pid PID limits uprobes and
+USDT probes to one process, and BINARY may then be left out (or "pid") for
+the process's own probes. A USDT probe with a semaphore is enabled only in
+a process (--pid), as bcc 0.26 does it.
+
 Every BPF_PERF_OUTPUT table the program submits to is read, and each event
 is decoded from the struct passed to perf_submit (libbcc records its
 members; bitfields and packing are read from the struct's definition in
@@ -91,7 +103,10 @@ Examples:
    sudo evtrace run hello.c --format '{1} {5}'    # pid and message of each printk
    sudo evtrace run probe.c -o json --count 10    # ten events as JSON, then exit
    sudo evtrace run runqlat.c --hist-label dist=usecs -i 1s --count 5
-   sudo evtrace run counts.c --maps counts --top 10 --duration 10s`,
+   sudo evtrace run counts.c --maps counts --top 10 --duration 10s
+   sudo evtrace run threadsnoop.c --attach uprobe:c:pthread_create=do_entry
+   sudo evtrace run readline.c --attach uretprobe:/bin/bash:readline=printret
+   sudo evtrace run calls.c --usdt /usr/bin/python3:python:function__entry=on_call --pid 1234`,
 		Flags:        programFlags(),
 		OnUsageError: onUsageError,
 		Action: func(c *cli.Context) error {
@@ -226,11 +241,16 @@ func parseProgramFlags(c *cli.Context, name, source string) (opts runner.Options
 	if err != nil {
 		return opts, format, "", err
 	}
+	pid, usdt, err := parseUserProbeFlags(c)
+	if err != nil {
+		return opts, format, "", err
+	}
 	return runner.Options{
 		Name: name, Source: source, CFlags: cflags, Probes: explicit,
 		PerfPages: pages, PerfWakeup: wakeup, KernelSource: c.String("kernel-source"),
 		Count: uint64(c.Int("count")), Duration: c.Duration("duration"),
 		Maps: maps, Interval: interval, ProbeLimit: c.Int("probe-limit"),
+		Pid: pid, USDT: usdt,
 	}, format, traceFmt, nil
 }
 

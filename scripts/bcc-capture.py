@@ -31,6 +31,17 @@ def _s(v):
 _OUT = None
 
 
+def _uprobe_target(name, sym, addr, sym_off):
+    """TARGET:SYMBOL[+OFFSET] or TARGET:0xADDR, as evtrace run's --attach
+    takes them."""
+    if not _s(sym) and addr is not None:
+        return "%s:0x%x" % (_s(name), addr)
+    where = _s(sym)
+    if sym_off:
+        where += "+%d" % sym_off
+    return "%s:%s" % (_s(name), where)
+
+
 class _Done(BaseException):
     pass
 
@@ -101,11 +112,15 @@ class Recorder(bcc.BPF):
 
     def attach_uprobe(self, name=b"", sym=b"", sym_re=b"", addr=None,
                       fn_name=b"", pid=-1, sym_off=0):
-        self._add("uprobe", "%s:%s" % (_s(name), _s(sym) or _s(addr)), fn_name)
+        # As bcc does, fail when the symbol cannot be found (threadsnoop
+        # tries libpthread, then libc).
+        bcc.BPF._check_path_symbol(name, sym, addr, pid, sym_off)
+        self._add("uprobe", _uprobe_target(name, sym, addr, sym_off), fn_name)
 
     def attach_uretprobe(self, name=b"", sym=b"", sym_re=b"", addr=None,
                          fn_name=b"", pid=-1):
-        self._add("uretprobe", "%s:%s" % (_s(name), _s(sym) or _s(addr)), fn_name)
+        bcc.BPF._check_path_symbol(name, sym, addr, pid)
+        self._add("uretprobe", _uprobe_target(name, sym, addr, 0), fn_name)
 
     def attach_perf_event(self, ev_type=-1, ev_config=-1, fn_name=b"",
                           sample_period=0, sample_freq=0, pid=-1, cpu=-1,

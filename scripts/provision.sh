@@ -102,8 +102,10 @@ fi
 # --- package list -------------------------------------------------------------
 # clang and llvm (llc): the ELF backend's ahead-of-time compiler.
 pkgs=(libbpfcc bpfcc-tools python3-bpfcc iproute2 netcat-openbsd python3 clang llvm)
-# --dev: what building evtrace (cgo against libbcc) and re-vendoring need.
-[ "$dev" -eq 1 ] && pkgs+=(libbpfcc-dev gcc libc6-dev make patch git groff-base)
+# --dev: what building evtrace (cgo against libbcc) and re-vendoring need;
+# systemtap-sdt-dev's <sys/sdt.h> builds the USDT probes of the tests' C
+# program; groff-base renders the man pages in their test.
+[ "$dev" -eq 1 ] && pkgs+=(libbpfcc-dev gcc libc6-dev make patch git systemtap-sdt-dev groff-base)
 optional_pkgs=()
 
 installed() { dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null | grep -qx installed; }

@@ -69,7 +69,9 @@ func compile(name, source string, cflags []string, headersDir string) (*bcc.Modu
 
 // bccProgram is a program compiled at run time by libbcc.
 type bccProgram struct {
-	mod *bcc.Module
+	mod     *bcc.Module
+	uprobes []attachedUprobe // see uprobe.go
+	usdt    *usdtSet         // see usdt.go
 }
 
 func (b *bccProgram) FunctionNames() []string { return b.mod.FunctionNames() }
@@ -110,6 +112,8 @@ func (b *bccProgram) PerfTables() []string {
 func (b *bccProgram) PerfFields(table string) []string { return b.mod.PerfEventFields(table) }
 
 func (b *bccProgram) Close() error {
+	b.detachUprobes()
+	b.usdt.close()
 	b.mod.Close()
 	return nil
 }
@@ -128,6 +132,8 @@ func (b *bccProgram) Attach(p backend.Probe) error {
 		load, progType = b.mod.LoadRawTracepoint, unix.BPF_PROG_TYPE_RAW_TRACEPOINT
 	case backend.Fentry, backend.Fexit:
 		load, progType = b.mod.LoadTracing, unix.BPF_PROG_TYPE_TRACING
+	case backend.Uprobe, backend.Uretprobe:
+		load, progType = b.mod.LoadUprobe, unix.BPF_PROG_TYPE_KPROBE
 	default:
 		return fmt.Errorf("load program %s: no loader for %s probes", p.Program, p.Kind)
 	}
@@ -153,6 +159,8 @@ func (b *bccProgram) Attach(p backend.Probe) error {
 		log, err = captureStderrErr(func() error { return b.mod.AttachRawTracepoint(p.Target, fd) })
 	case backend.Fentry, backend.Fexit:
 		log, err = captureStderrErr(func() error { return b.mod.AttachKfunc(p.Program, fd) })
+	case backend.Uprobe, backend.Uretprobe:
+		log, err = captureStderrErr(func() error { return b.attachUprobe(p, fd) })
 	}
 	if err == nil {
 		return nil

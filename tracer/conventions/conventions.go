@@ -77,9 +77,10 @@ func ErrNothingToAttach(name string) error {
 
 // ParseAttachSpec parses an explicit attachment, as --attach gives it:
 // kprobe:FUNC=PROG, kretprobe:FUNC=PROG, tracepoint:CAT:EVENT=PROG or
-// raw_tracepoint:EVENT=PROG (bcc's attach_kprobe(event=FUNC, fn_name=PROG)).
-// FUNC may be a pattern (see FunctionPattern), as bcc's
-// attach_kprobe(event_re=...).
+// raw_tracepoint:EVENT=PROG (bcc's attach_kprobe(event=FUNC, fn_name=PROG)),
+// uprobe:TARGET:SYMBOL=PROG and uretprobe:TARGET:SYMBOL=PROG (see
+// parseUprobe). A kprobe's FUNC may be a pattern (see FunctionPattern),
+// as bcc's attach_kprobe(event_re=...).
 func ParseAttachSpec(s, syscallPrefix string) (backend.Probe, error) {
 	kind, rest, ok := strings.Cut(s, ":")
 	target, prog, ok2 := strings.Cut(rest, "=")
@@ -111,8 +112,12 @@ func ParseAttachSpec(s, syscallPrefix string) (backend.Probe, error) {
 		return backend.Probe{Kind: backend.Fentry, Target: target, Program: prog}, nil
 	case "fexit":
 		return backend.Probe{Kind: backend.Fexit, Target: target, Program: prog}, nil
+	case "uprobe":
+		return parseUprobe(s, backend.Uprobe, target, prog)
+	case "uretprobe":
+		return parseUprobe(s, backend.Uretprobe, target, prog)
 	}
-	return backend.Probe{}, fmt.Errorf("--attach %q: unknown kind %q (want kprobe, kretprobe, tracepoint, raw_tracepoint, fentry or fexit)", s, kind)
+	return backend.Probe{}, fmt.Errorf("--attach %q: unknown kind %q (want kprobe, kretprobe, tracepoint, raw_tracepoint, fentry, fexit, uprobe or uretprobe)", s, kind)
 }
 
 // CallsTracePrintk says whether C source calls bpf_trace_printk outside

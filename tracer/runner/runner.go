@@ -47,6 +47,11 @@ type Options struct {
 	// Interval reads the maps every Interval (and clears them unless
 	// Maps.Cumulative), besides at exit; 0: at exit only.
 	Interval time.Duration
+	// Pid limits the uprobes to one process (--pid); USDT probes carry
+	// their own.
+	Pid int
+	// USDT probes to attach.
+	USDT []backend.USDT
 	// Note receives what the user should know while the program opens
 	// (headers of another release, tables printed as raw bytes), in order.
 	Note func(string)
@@ -69,11 +74,16 @@ func Open(backends backend.Set, opts Options) (*Runner, error) {
 		note = func(string) {}
 	}
 	printk := conventions.CallsTracePrintk(opts.Source)
+	probes, err := userProbes(opts)
+	if err != nil {
+		return nil, err
+	}
 	s, err := session.Open(backends, session.Spec{
 		Name:         opts.Name,
 		Source:       opts.Source,
 		CFlags:       opts.CFlags,
-		Probes:       opts.Probes,
+		Probes:       probes,
+		USDT:         opts.USDT,
 		AutoAttach:   true,
 		AutoPerf:     true,
 		TracePipe:    printk,
@@ -184,10 +194,7 @@ func (r *Runner) Silent() bool {
 
 // StartNote is the line that says what is attached and how long it runs.
 func (r *Runner) StartNote() string {
-	var attached []string
-	for _, p := range r.sess.Probes() {
-		attached = append(attached, p.Kind.String()+" "+p.Target)
-	}
+	attached := describeProbes(r.sess.Probes(), r.opts.USDT)
 	until := "until Ctrl-C"
 	if r.opts.Duration > 0 {
 		until = "for " + r.opts.Duration.String() + " (or until Ctrl-C)"

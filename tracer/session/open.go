@@ -28,6 +28,9 @@ func prepareELF(spec Spec, tree headers.Tree, rel string) (*elfobj.Build, error)
 	if !spec.Dialect {
 		return nil, fmt.Errorf("%s is written for bcc only; the ELF backend needs a probe in evtrace's dialect (probes/README.md)", spec.Name)
 	}
+	if len(spec.USDT) > 0 {
+		return nil, fmt.Errorf("%s: the ELF backend (gobpf/elf) attaches no USDT probes: use --backend bcc", spec.Name)
+	}
 	if spec.AutoAttach || spec.AutoPerf {
 		return nil, fmt.Errorf("%s: the ELF backend needs its probes and perf tables named, not found by bcc's conventions", spec.Name)
 	}
@@ -99,7 +102,11 @@ func openProgram(backends backend.Set, spec Spec, tree headers.Tree, rel string)
 			return err
 		}
 	}
-	prog, err = backends.BCC.LoadSource(spec.Name, spec.Source, spec.CFlags, tree.Dir)
+	if len(spec.USDT) > 0 {
+		prog, err = loadUSDT(backends.BCC, spec, tree)
+	} else {
+		prog, err = backends.BCC.LoadSource(spec.Name, spec.Source, spec.CFlags, tree.Dir)
+	}
 	if err != nil {
 		return nil, report, nil, err
 	}

@@ -38,10 +38,12 @@ func NewTraceToken() (string, error) {
 
 // Spec describes a BPF program to compile, load and attach.
 type Spec struct {
-	Name       string   // for messages, e.g. "listen.c"
-	Source     string   // the final C text
-	CFlags     []string // extra compiler flags
-	Probes     []backend.Probe
+	Name   string   // for messages, e.g. "listen.c"
+	Source string   // the final C text
+	CFlags []string // extra compiler flags
+	Probes []backend.Probe
+	// USDT probes to attach (through libbcc's USDT API: bcc backend only).
+	USDT       []backend.USDT
 	PerfTables []string // BPF_PERF_OUTPUT tables to read
 	TracePipe  bool     // read bpf_trace_printk output from trace_pipe
 	PerfPages  int      // pages per CPU for each perf ring (power of two, at most perf.MaxPages); 0: perf.DefaultPages
@@ -139,7 +141,9 @@ func Open(backends backend.Set, spec Spec) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec.Probes = probes
+	if spec.Probes, err = resolveUprobes(probes); err != nil {
+		return nil, err
+	}
 	rel, err := kernel.Release()
 	if err != nil {
 		return nil, err
@@ -190,6 +194,9 @@ func checkFirst(spec Spec) error {
 	if err := kernel.CheckRoot(); err != nil {
 		return err
 	}
+	if err := checkUSDT(spec.USDT); err != nil {
+		return err
+	}
 	return checkProbes(spec.Probes)
 }
 
@@ -207,6 +214,9 @@ func (s *Session) attach() error {
 		if err := checkProbes(probes); err != nil {
 			return err
 		}
+	}
+	if u, ok := s.prog.(backend.USDTProgram); ok {
+		probes = append(probes, u.USDTProbes()...)
 	}
 	if len(probes) == 0 {
 		return conventions.ErrNothingToAttach(s.spec.Name)
@@ -376,6 +386,10 @@ func checkProbes(probes []backend.Probe) error {
 				return err
 			}
 		case backend.RawTracepoint:
+		case backend.Uprobe, backend.Uretprobe:
+			if _, err := resolveUprobe(p); err != nil {
+				return err
+			}
 		case backend.Fentry, backend.Fexit:
 			if _, err := os.Stat(kernel.BTF); err != nil {
 				return fmt.Errorf("%s %s: fentry/fexit need the kernel's BTF (%s)", p.Kind, p.Target, kernel.BTF)

@@ -43,7 +43,7 @@ func CaptureBCC(t *testing.T, script string, env []string, tool string, args ...
 		t.Fatalf("capture %s: %v", tool, err)
 	}
 	if c.USDT != 0 {
-		t.Fatalf("%s uses USDT, which evtrace run does not attach", tool)
+		t.Fatalf("%s uses USDT: the capture does not record USDT contexts (give evtrace run --usdt by hand)", tool)
 	}
 	src := filepath.Join(dir, filepath.Base(tool)+".c")
 	if err := os.WriteFile(src, []byte(c.Text), 0o644); err != nil {
