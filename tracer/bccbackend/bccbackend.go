@@ -128,6 +128,8 @@ func (b *bccProgram) Attach(p backend.Probe) error {
 		load, progType = b.mod.LoadRawTracepoint, unix.BPF_PROG_TYPE_RAW_TRACEPOINT
 	case backend.Fentry, backend.Fexit:
 		load, progType = b.mod.LoadTracing, unix.BPF_PROG_TYPE_TRACING
+	case backend.PerfEvent:
+		load, progType = b.mod.LoadPerfEvent, unix.BPF_PROG_TYPE_PERF_EVENT
 	default:
 		return fmt.Errorf("load program %s: no loader for %s probes", p.Program, p.Kind)
 	}
@@ -153,6 +155,8 @@ func (b *bccProgram) Attach(p backend.Probe) error {
 		log, err = captureStderrErr(func() error { return b.mod.AttachRawTracepoint(p.Target, fd) })
 	case backend.Fentry, backend.Fexit:
 		log, err = captureStderrErr(func() error { return b.mod.AttachKfunc(p.Program, fd) })
+	case backend.PerfEvent:
+		return attachPerfEvent(b.mod, p, fd)
 	}
 	if err == nil {
 		return nil

@@ -100,8 +100,10 @@ func ParseAttachSpec(s, syscallPrefix string) (backend.Probe, error) {
 		return backend.Probe{Kind: backend.Fentry, Target: target, Program: prog}, nil
 	case "fexit":
 		return backend.Probe{Kind: backend.Fexit, Target: target, Program: prog}, nil
+	case "perf":
+		return parsePerfSpec(s, rest)
 	}
-	return backend.Probe{}, fmt.Errorf("--attach %q: unknown kind %q (want kprobe, kretprobe, tracepoint, raw_tracepoint, fentry or fexit)", s, kind)
+	return backend.Probe{}, fmt.Errorf("--attach %q: unknown kind %q (want kprobe, kretprobe, tracepoint, raw_tracepoint, fentry, fexit or perf)", s, kind)
 }
 
 // CallsTracePrintk says whether C source calls bpf_trace_printk outside
