@@ -22,6 +22,7 @@ import (
 	"github.com/evtrace/evtrace/tracer/kernel"
 	"github.com/evtrace/evtrace/tracer/layout"
 	"github.com/evtrace/evtrace/tracer/runner"
+	"github.com/evtrace/evtrace/tracer/stacks"
 	"github.com/evtrace/evtrace/tracer/tables"
 	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
@@ -31,7 +32,8 @@ func programFlags() []cli.Flag {
 	return append([]cli.Flag{
 		&cli.StringSliceFlag{Name: "define", Aliases: []string{"D"}, Usage: "pass `DEF` (NAME or NAME=VALUE) to the compiler as -D (repeatable)"},
 		&cli.StringFlag{Name: "cflags", Usage: "more compiler `FLAGS`, separated by spaces"},
-		&cli.StringSliceFlag{Name: "attach", Usage: "attach a program explicitly: `SPEC` is KIND:TARGET=PROGRAM, KIND one of kprobe, kretprobe, tracepoint (TARGET CATEGORY:EVENT), raw_tracepoint, fentry, fexit (repeatable)"},
+		&cli.StringSliceFlag{Name: "attach", Usage: "attach a program explicitly: `SPEC` is KIND:TARGET=PROGRAM, KIND one of kprobe, kretprobe, tracepoint (TARGET CATEGORY:EVENT), raw_tracepoint, fentry, fexit, or perf:TYPE:CONFIG:freq=N=PROGRAM (or period=N) to sample on every CPU (repeatable)"},
+		&cli.StringSliceFlag{Name: "stack", Usage: "member MEMBER of the records or map keys holds stack ids of this kind, or none: `MEMBER=kernel|user|none[:TABLE]` (repeatable; default: bcc's names, *stack_id, user_/u_ for user stacks)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "`FORMAT`: text or json (one object per event)"},
 		&cli.StringFlag{Name: "format", Usage: "print trace_pipe lines as `FMT`, bcc's trace_print style: {0} task, {1} pid, {2} cpu, {3} flags, {4} time, {5} message"},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after `DURATION` (e.g. 10s; 0: no limit)"},
@@ -255,11 +257,17 @@ func parseProgramFlags(c *cli.Context, name, source string) (opts runner.Options
 	if err != nil {
 		return opts, format, "", err
 	}
+	var stackCfg stacks.Config
+	for _, s := range c.StringSlice("stack") {
+		if err := stackCfg.ParseFlag(s); err != nil {
+			return opts, format, "", usageError{err}
+		}
+	}
 	return runner.Options{
 		Name: name, Source: source, CFlags: cflags, Probes: explicit,
 		PerfPages: pages, PerfWakeup: wakeup, KernelSource: c.String("kernel-source"),
 		Count: uint64(c.Int("count")), Duration: c.Duration("duration"),
-		Maps: maps, Interval: interval,
+		Maps: maps, Interval: interval, Stacks: stackCfg,
 	}, format, traceFmt, nil
 }
 
