@@ -84,6 +84,17 @@ largest first; array entries that are zero are left out. With -o json,
 one object per map per print. --count counts events; for a program that
 reports only through maps, it is the number of -i prints.
 
+--attach perf:TYPE:CONFIG:freq=N=PROG (or period=N) samples on every CPU,
+as bcc's attach_perf_event: TYPE software, hardware, ... or a number,
+CONFIG cpu-clock, cpu-cycles, ... or a number. Stack ids in records and
+map keys (members named *stack_id; user_/u_ ones are user stacks; --stack
+overrides) are read from the program's BPF_STACK_TRACE table and printed
+as stacks under their event or entry: kernel frames from /proc/kallsyms,
+user frames from the process's mappings and ELF symbols (records'
+when read, maps' when the maps are read: an exited process's frames are
+[unknown]); negative ids (-EFAULT: no such stack; -EEXIST, -ENOMEM: lost,
+the table is too small) are explained.
+
 Examples:
    sudo evtrace run getppid.c                     # auto-attach, print events
    sudo evtrace run probe.c -D TARGET_PID=1234    # a define for the C
@@ -91,7 +102,8 @@ Examples:
    sudo evtrace run hello.c --format '{1} {5}'    # pid and message of each printk
    sudo evtrace run probe.c -o json --count 10    # ten events as JSON, then exit
    sudo evtrace run runqlat.c --hist-label dist=usecs -i 1s --count 5
-   sudo evtrace run counts.c --maps counts --top 10 --duration 10s`,
+   sudo evtrace run counts.c --maps counts --top 10 --duration 10s
+   sudo evtrace run profile.c --attach perf:software:cpu-clock:freq=49=on_sample --duration 5s`,
 		Flags:        programFlags(),
 		OnUsageError: onUsageError,
 		Action: func(c *cli.Context) error {
