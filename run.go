@@ -22,6 +22,7 @@ import (
 	"github.com/evtrace/evtrace/tracer/kernel"
 	"github.com/evtrace/evtrace/tracer/layout"
 	"github.com/evtrace/evtrace/tracer/runner"
+	"github.com/evtrace/evtrace/tracer/stacks"
 	"github.com/evtrace/evtrace/tracer/tables"
 	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
@@ -31,8 +32,9 @@ func programFlags() []cli.Flag {
 	return append([]cli.Flag{
 		&cli.StringSliceFlag{Name: "define", Aliases: []string{"D"}, Usage: "pass `DEF` (NAME or NAME=VALUE) to the compiler as -D (repeatable)"},
 		&cli.StringFlag{Name: "cflags", Usage: "more compiler `FLAGS`, separated by spaces"},
-		&cli.StringSliceFlag{Name: "attach", Usage: "attach a program explicitly: `SPEC` is KIND:TARGET=PROGRAM, KIND one of kprobe, kretprobe, tracepoint (TARGET CATEGORY:EVENT), raw_tracepoint, fentry, fexit, uprobe and uretprobe (TARGET BINARY:SYMBOL, BINARY:SYMBOL+OFFSET or BINARY:0xADDR, BINARY a path or a library name such as c) (repeatable); a kprobe's TARGET may be a glob (vfs_*) or re:REGEX, attaching to every traceable function it matches"},
+		&cli.StringSliceFlag{Name: "attach", Usage: "attach a program explicitly: `SPEC` is KIND:TARGET=PROGRAM, KIND one of kprobe, kretprobe, tracepoint (TARGET CATEGORY:EVENT), raw_tracepoint, fentry, fexit, uprobe and uretprobe (TARGET BINARY:SYMBOL, BINARY:SYMBOL+OFFSET or BINARY:0xADDR, BINARY a path or a library name such as c), or perf:TYPE:CONFIG:freq=N=PROGRAM (or period=N) to sample on every CPU (repeatable); a kprobe's TARGET may be a glob (vfs_*) or re:REGEX, attaching to every traceable function it matches"},
 		&cli.IntFlag{Name: "probe-limit", Value: 1000, Usage: "attach at most `N` kprobes through --attach patterns (bcc's BCC_PROBE_LIMIT)"},
+		&cli.StringSliceFlag{Name: "stack", Usage: "member MEMBER of the records or map keys holds stack ids of this kind, or none: `MEMBER=kernel|user|none[:TABLE]` (repeatable; default: bcc's names, *stack_id, user_/u_ for user stacks)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "`FORMAT`: text or json (one object per event)"},
 		&cli.StringFlag{Name: "format", Usage: "print trace_pipe lines as `FMT`, bcc's trace_print style: {0} task, {1} pid, {2} cpu, {3} flags, {4} time, {5} message"},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after `DURATION` (e.g. 10s; 0: no limit)"},
@@ -95,6 +97,17 @@ largest first; array entries that are zero are left out. With -o json,
 one object per map per print. --count counts events; for a program that
 reports only through maps, it is the number of -i prints.
 
+--attach perf:TYPE:CONFIG:freq=N=PROG (or period=N) samples on every CPU,
+as bcc's attach_perf_event: TYPE software, hardware, ... or a number,
+CONFIG cpu-clock, cpu-cycles, ... or a number. Stack ids in records and
+map keys (members named *stack_id; user_/u_ ones are user stacks; --stack
+overrides) are read from the program's BPF_STACK_TRACE table and printed
+as stacks under their event or entry: kernel frames from /proc/kallsyms,
+user frames from the process's mappings and ELF symbols (records'
+when read, maps' when the maps are read: an exited process's frames are
+[unknown]); negative ids (-EFAULT: no such stack; -EEXIST, -ENOMEM: lost,
+the table is too small) are explained.
+
 Examples:
    sudo evtrace run getppid.c                     # auto-attach, print events
    sudo evtrace run probe.c -D TARGET_PID=1234    # a define for the C
@@ -106,7 +119,8 @@ Examples:
    sudo evtrace run counts.c --maps counts --top 10 --duration 10s
    sudo evtrace run threadsnoop.c --attach uprobe:c:pthread_create=do_entry
    sudo evtrace run readline.c --attach uretprobe:/bin/bash:readline=printret
-   sudo evtrace run calls.c --usdt /usr/bin/python3:python:function__entry=on_call --pid 1234`,
+   sudo evtrace run calls.c --usdt /usr/bin/python3:python:function__entry=on_call --pid 1234
+   sudo evtrace run profile.c --attach perf:software:cpu-clock:freq=49=on_sample --duration 5s`,
 		Flags:        programFlags(),
 		OnUsageError: onUsageError,
 		Action: func(c *cli.Context) error {
@@ -245,12 +259,19 @@ func parseProgramFlags(c *cli.Context, name, source string) (opts runner.Options
 	if err != nil {
 		return opts, format, "", err
 	}
+	var stackCfg stacks.Config
+	for _, s := range c.StringSlice("stack") {
+		if err := stackCfg.ParseFlag(s); err != nil {
+			return opts, format, "", usageError{err}
+		}
+	}
 	return runner.Options{
 		Name: name, Source: source, CFlags: cflags, Probes: explicit,
 		PerfPages: pages, PerfWakeup: wakeup, KernelSource: c.String("kernel-source"),
 		Count: uint64(c.Int("count")), Duration: c.Duration("duration"),
 		Maps: maps, Interval: interval, ProbeLimit: c.Int("probe-limit"),
 		Pid: pid, USDT: usdt,
+		Stacks: stackCfg,
 	}, format, traceFmt, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/evtrace/evtrace/tracer/stacks"
 	"github.com/evtrace/evtrace/tracer/tables"
 	"github.com/evtrace/evtrace/tracer/tabletype"
 )
@@ -173,6 +174,13 @@ func tableText(b *bytes.Buffer, s tables.Snapshot) {
 			}
 		} else {
 			b.WriteByte('\n')
+			if row := n / cols; row > 0 && len(s.Entries[row-1].Stacks) > 0 {
+				scratch = scratch[:0]
+				for _, st := range s.Entries[row-1].Stacks {
+					scratch = appendStack(scratch, st)
+				}
+				b.Write(scratch)
+			}
 		}
 		start = end
 	}
@@ -196,6 +204,8 @@ type EntryJSON struct {
 	Key   tabletype.Value   `json:"key"`
 	Value tabletype.Value   `json:"value"`
 	CPUs  []tabletype.Value `json:"cpus,omitempty"`
+	// Stacks are the key's stack ids as stacks, by member.
+	Stacks map[string]stacks.Stack `json:"stacks,omitempty"`
 }
 
 // SectionJSON is one histogram: the key's other members (absent for a
@@ -211,6 +221,12 @@ func mapJSON(b *bytes.Buffer, s tables.Snapshot) error {
 		m.Entries = make([]EntryJSON, len(s.Entries)) // [] when empty
 		for i, e := range s.Entries {
 			m.Entries[i] = EntryJSON{Key: e.Key, Value: e.Value, CPUs: e.CPUs}
+			for _, st := range e.Stacks {
+				if m.Entries[i].Stacks == nil {
+					m.Entries[i].Stacks = map[string]stacks.Stack{}
+				}
+				m.Entries[i].Stacks[st.Member] = st
+			}
 		}
 		if len(s.Entries) < s.Total {
 			m.Total = s.Total

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/evtrace/evtrace/tracer/layout"
+	"github.com/evtrace/evtrace/tracer/stacks"
 	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
 
@@ -35,11 +36,12 @@ type RecordPrinter struct {
 // tableState is what the printer keeps for a table, made at its first
 // record.
 type tableState struct {
-	headed   bool     // its header is above the rows printed since
-	widths   []int    // of its columns: as wide as their widest value yet
-	keys     []string // JSON: `"name":` for each field
-	b64Keys  []string // JSON: `"name_b64":` for each string field
-	tableKey string   // JSON: `"_table":"name",` with several tables
+	headed    bool     // its header is above the rows printed since
+	widths    []int    // of its columns: as wide as their widest value yet
+	keys      []string // JSON: `"name":` for each field
+	b64Keys   []string // JSON: `"name_b64":` for each string field
+	stackKeys []string // JSON: `"name_stack":` for each field, used when it holds a stack id
+	tableKey  string   // JSON: `"_table":"name",` with several tables
 }
 
 // NewRecordPrinter prints records of the given tables to w. traceFormat,
@@ -87,6 +89,13 @@ func (p *RecordPrinter) table(name string, fields []layout.Field) *tableState {
 			b64Key = string(k) + ":"
 		}
 		t.b64Keys = append(t.b64Keys, b64Key)
+		name := f.Name + "_stack"
+		for taken[name] {
+			name += "_"
+		}
+		taken[name] = true
+		k, _ = json.Marshal(name)
+		t.stackKeys = append(t.stackKeys, string(k)+":")
 	}
 	p.tables[name] = t
 	return t
@@ -101,6 +110,14 @@ func (p *RecordPrinter) Record(table string, fields []layout.Field, vals []any) 
 		for i, f := range fields {
 			if i > 0 {
 				b = append(b, ',')
+			}
+			if st, ok := vals[i].(stacks.Stack); ok {
+				// The id as a number, and the stack beside it.
+				var err error
+				if b, err = appendStackJSON(b, t.keys[i], t.stackKeys[i], st); err != nil {
+					return fmt.Errorf("field %s: %w", f.Name, err)
+				}
+				continue
 			}
 			v, err := json.Marshal(vals[i])
 			if err != nil {
@@ -141,6 +158,7 @@ func (p *RecordPrinter) Record(table string, fields []layout.Field, vals []any) 
 		line = appendCell(line, start, "", t.widths[i], last)
 	}
 	line = append(line, '\n')
+	line = appendStacks(line, vals)
 	p.buf = line
 	if !t.headed || p.last != table {
 		// Rows sit under their own table's header: it is printed again
@@ -186,6 +204,8 @@ func appendValue(b []byte, v any) []byte {
 		return strconv.AppendUint(b, x, 10)
 	case string:
 		return appendEscaped(b, x)
+	case stacks.Stack:
+		return strconv.AppendInt(b, x.ID, 10)
 	case []any:
 		b = append(b, '[')
 		for i, e := range x {

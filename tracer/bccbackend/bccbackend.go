@@ -134,6 +134,8 @@ func (b *bccProgram) Attach(p backend.Probe) error {
 		load, progType = b.mod.LoadTracing, unix.BPF_PROG_TYPE_TRACING
 	case backend.Uprobe, backend.Uretprobe:
 		load, progType = b.mod.LoadUprobe, unix.BPF_PROG_TYPE_KPROBE
+	case backend.PerfEvent:
+		load, progType = b.mod.LoadPerfEvent, unix.BPF_PROG_TYPE_PERF_EVENT
 	default:
 		return fmt.Errorf("load program %s: no loader for %s probes", p.Program, p.Kind)
 	}
@@ -161,6 +163,8 @@ func (b *bccProgram) Attach(p backend.Probe) error {
 		log, err = captureStderrErr(func() error { return b.mod.AttachKfunc(p.Program, fd) })
 	case backend.Uprobe, backend.Uretprobe:
 		log, err = captureStderrErr(func() error { return b.attachUprobe(p, fd) })
+	case backend.PerfEvent:
+		return attachPerfEvent(b.mod, p, fd)
 	}
 	if err == nil {
 		return nil

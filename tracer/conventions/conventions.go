@@ -116,8 +116,10 @@ func ParseAttachSpec(s, syscallPrefix string) (backend.Probe, error) {
 		return parseUprobe(s, backend.Uprobe, target, prog)
 	case "uretprobe":
 		return parseUprobe(s, backend.Uretprobe, target, prog)
+	case "perf":
+		return parsePerfSpec(s, rest)
 	}
-	return backend.Probe{}, fmt.Errorf("--attach %q: unknown kind %q (want kprobe, kretprobe, tracepoint, raw_tracepoint, fentry, fexit, uprobe or uretprobe)", s, kind)
+	return backend.Probe{}, fmt.Errorf("--attach %q: unknown kind %q (want kprobe, kretprobe, tracepoint, raw_tracepoint, fentry, fexit, uprobe, uretprobe or perf)", s, kind)
 }
 
 // CallsTracePrintk says whether C source calls bpf_trace_printk outside

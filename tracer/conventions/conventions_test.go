@@ -188,3 +188,35 @@ func TestParseAttachSpecPattern(t *testing.T) {
 		t.Errorf("a bad regular expression: %v", err)
 	}
 }
+
+func TestParsePerfSpec(t *testing.T) {
+	for _, c := range []struct {
+		spec                      string
+		typ, config, freq, period uint64
+		prog                      string
+	}{
+		{"perf:software:cpu-clock:freq=99=on_sample", 1, 0, 99, 0, "on_sample"},
+		{"perf:hardware:cpu-cycles:period=1000000=p", 0, 0, 0, 1000000, "p"},
+		{"perf:hardware:instructions:freq=49=p", 0, 1, 49, 0, "p"},
+		{"perf:1:3:period=1=p", 1, 3, 0, 1, "p"},
+		{"perf:8:0x1a:freq=10=p", 8, 0x1a, 10, 0, "p"},
+	} {
+		p, err := ParseAttachSpec(c.spec, "__x64_sys_")
+		if err != nil {
+			t.Errorf("%s: %v", c.spec, err)
+			continue
+		}
+		if p.Kind != backend.PerfEvent || p.PerfType != c.typ || p.PerfConfig != c.config || p.Freq != c.freq || p.Period != c.period || p.Program != c.prog {
+			t.Errorf("%s = %+v", c.spec, p)
+		}
+	}
+	for _, bad := range []string{
+		"perf:software:cpu-clock=p", "perf:software:cpu-clock:freq=0=p", "perf:software:cpu-clock:freq=99",
+		"perf:software:cpu-clock:rate=9=p", "perf:nosuch:cpu-clock:freq=9=p", "perf:software:nosuch:freq=9=p",
+		"perf:hardware:cpu-cycles:freq=-1=p", "perf::cpu-clock:freq=9=p",
+	} {
+		if _, err := ParseAttachSpec(bad, "__x64_sys_"); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
+	}
+}

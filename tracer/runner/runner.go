@@ -21,6 +21,7 @@ import (
 	"github.com/evtrace/evtrace/tracer/kernel"
 	"github.com/evtrace/evtrace/tracer/layout"
 	"github.com/evtrace/evtrace/tracer/session"
+	"github.com/evtrace/evtrace/tracer/stacks"
 	"github.com/evtrace/evtrace/tracer/tables"
 	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
@@ -52,6 +53,9 @@ type Options struct {
 	Pid int
 	// USDT probes to attach.
 	USDT []backend.USDT
+	// Stacks says which record and key members are stack ids
+	// (--stack; bcc's naming convention otherwise).
+	Stacks stacks.Config
 	// Note receives what the user should know while the program opens
 	// (headers of another release, tables printed as raw bytes), in order.
 	Note func(string)
@@ -65,6 +69,7 @@ type Runner struct {
 	maps     *tables.Set
 	clock    kernel.WallClock
 	printk   bool
+	stacks   *stackState
 }
 
 // Open compiles, loads and attaches the program and builds its decoders.
@@ -124,6 +129,9 @@ func (r *Runner) prepare(note func(string)) error {
 	}
 	if r.MapsOnly() && r.opts.Count > 0 && r.opts.Interval == 0 {
 		return fmt.Errorf("--count %d: %s reports only through its maps (no events to count); with -i, --count is the number of prints", r.opts.Count, r.opts.Name)
+	}
+	if err := r.prepareStacks(note); err != nil {
+		return err
 	}
 	if r.opts.Interval > 0 && r.maps.Len() == 0 {
 		return fmt.Errorf("-i %v: %s has no data maps to print every interval", r.opts.Interval, r.opts.Name)
@@ -313,6 +321,7 @@ func (run *running) printMaps(now time.Time, last bool) bool {
 		run.fail(err)
 		return false
 	}
+	run.r.stacks.mapKeys(snaps)
 	if run.out.Maps != nil {
 		run.out.Maps(snaps)
 	}
@@ -342,6 +351,7 @@ func (run *running) handler() session.Handler {
 				run.fail(fmt.Errorf("perf table %s: %w", table, err))
 				return
 			}
+			run.r.stacks.record(table, d.Fields, vals)
 			if run.out.Record != nil {
 				run.out.Record(table, d.Fields, vals)
 			}
@@ -423,5 +433,7 @@ func (r *Runner) Close() error {
 		err = r.maps.Close()
 		r.maps = nil
 	}
+	err = errors.Join(err, r.stacks.close())
+	r.stacks = nil
 	return errors.Join(err, r.sess.Close())
 }

@@ -390,6 +390,10 @@ func checkProbes(probes []backend.Probe) error {
 			if _, err := resolveUprobe(p); err != nil {
 				return err
 			}
+		case backend.PerfEvent:
+			if (p.Freq == 0) == (p.Period == 0) {
+				return fmt.Errorf("perf %s: want freq=N or period=N", p.Target)
+			}
 		case backend.Fentry, backend.Fexit:
 			if _, err := os.Stat(kernel.BTF); err != nil {
 				return fmt.Errorf("%s %s: fentry/fexit need the kernel's BTF (%s)", p.Kind, p.Target, kernel.BTF)

@@ -18,6 +18,7 @@ import (
 	"github.com/evtrace/evtrace/tracer/backend"
 	"github.com/evtrace/evtrace/tracer/bpfmap"
 	"github.com/evtrace/evtrace/tracer/conventions"
+	"github.com/evtrace/evtrace/tracer/stacks"
 	"github.com/evtrace/evtrace/tracer/tabletype"
 )
 
@@ -282,6 +283,18 @@ func (s *Set) Names() []string {
 	return names
 }
 
+// KeyLeaves lists the members of each table's key by map name (tables
+// only: histograms have no stacks to print).
+func (s *Set) KeyLeaves() map[string][]tabletype.Leaf {
+	keys := map[string][]tabletype.Leaf{}
+	for _, t := range s.tables {
+		if t.mode == Table {
+			keys[t.info.Name] = t.key.Leaves()
+		}
+	}
+	return keys
+}
+
 // Len is how many maps are read.
 func (s *Set) Len() int { return len(s.tables) }
 
@@ -320,6 +333,9 @@ type Snapshot struct {
 type Entry struct {
 	Key, Value tabletype.Value
 	CPUs       []tabletype.Value
+	// Stacks are the key's stack ids as stacks, when it has any (the
+	// caller fills them in: see runner).
+	Stacks []stacks.Stack `json:",omitempty"`
 }
 
 // Section is one histogram: the key's members other than slot (Names)

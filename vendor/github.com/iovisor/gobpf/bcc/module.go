@@ -401,17 +401,22 @@ func (bpf *Module) AttachRawTracepoint(name string, fd int) error {
 // header 'include/uapi/linux/perf_event.h'. Argument 'evConfig'
 // is one of PERF_COUNT_* constants in the same file.
 func (bpf *Module) AttachPerfEvent(evType, evConfig int, samplePeriod int, sampleFreq int, pid, cpu, groupFd, fd int) error {
-	key := fmt.Sprintf("%d:%d", evType, evConfig)
+	key := fmt.Sprintf("%d:%d:%d:%d", evType, evConfig, cpu, fd)
 	if _, ok := bpf.perfEvents[key]; ok {
 		return nil
 	}
 
 	res := []int{}
+	closeAll := func() {
+		for _, r := range res {
+			C.bpf_close_perf_event_fd(C.int(r))
+		}
+	}
 
-	if cpu > 0 {
+	if cpu >= 0 {
 		r, err := C.bpf_attach_perf_event(C.int(fd), C.uint32_t(evType), C.uint32_t(evConfig), C.uint64_t(samplePeriod), C.uint64_t(sampleFreq), C.pid_t(pid), C.int(cpu), C.int(groupFd))
 		if r < 0 {
-			return fmt.Errorf("failed to attach BPF perf event: %v", err)
+			return fmt.Errorf("failed to attach BPF perf event: %w", err)
 		}
 
 		res = append(res, int(r))
@@ -424,7 +429,8 @@ func (bpf *Module) AttachPerfEvent(evType, evConfig int, samplePeriod int, sampl
 		for _, i := range cpus {
 			r, err := C.bpf_attach_perf_event(C.int(fd), C.uint32_t(evType), C.uint32_t(evConfig), C.uint64_t(samplePeriod), C.uint64_t(sampleFreq), C.pid_t(pid), C.int(i), C.int(groupFd))
 			if r < 0 {
-				return fmt.Errorf("failed to attach BPF perf event: %v", err)
+				closeAll()
+				return fmt.Errorf("failed to attach BPF perf event on cpu %d: %w", i, err)
 			}
 
 			res = append(res, int(r))
