@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -97,7 +98,7 @@ func Open(backends backend.Set, opts Options) (*Runner, error) {
 // tables' decoders, the maps, the clock.
 func (r *Runner) prepare(note func(string)) error {
 	var err error
-	if r.decoders, err = tableDecoders(r.sess, r.opts.Source, note); err != nil {
+	if r.decoders, err = tableDecoders(r.sess, r.sess.RingTables(), r.opts.Source, note); err != nil {
 		return err
 	}
 	cfg := r.opts.Maps
@@ -115,25 +116,30 @@ func (r *Runner) prepare(note func(string)) error {
 	return err
 }
 
-// tableDecoders builds a decoder for each perf table the session reads:
-// from the struct libbcc recorded for it and its declaration in source,
-// or raw bytes when libbcc recorded none.
+// tableDecoders builds a decoder for each perf table and ring buffer the
+// session reads: from the struct libbcc recorded for it and its
+// declaration in source, or raw bytes when libbcc recorded none.
 func tableDecoders(s interface {
 	PerfTables() []string
 	PerfFields(string) []string
-}, source string, note func(string)) (map[string]*layout.Decoder, error) {
+}, rings []string, source string, note func(string)) (map[string]*layout.Decoder, error) {
 	decoders := map[string]*layout.Decoder{}
-	for _, table := range s.PerfTables() {
+	for i, table := range append(s.PerfTables(), rings...) {
+		what, submit := "perf table", "perf_submit"
+		if i >= len(s.PerfTables()) {
+			what, submit = "ring buffer", "ringbuf_output or ringbuf_reserve"
+		}
 		fields := s.PerfFields(table)
 		if len(fields) == 0 {
-			// libbcc records only structs passed to perf_submit.
-			note(fmt.Sprintf("perf table %s: no struct recorded for it (perf_submit of a non-struct, or never submitted to): printing its records as hex bytes", table))
+			// libbcc records only structs passed to perf_submit,
+			// ringbuf_output and ringbuf_reserve.
+			note(fmt.Sprintf("%s %s: no struct recorded for it (%s of a non-struct, or never submitted to): printing its records as hex bytes", what, table, submit))
 			decoders[table] = layout.RawDecoder()
 			continue
 		}
 		d, err := layout.SourceDecoder(source, fields)
 		if err != nil {
-			return nil, fmt.Errorf("perf table %s: %w", table, err)
+			return nil, fmt.Errorf("%s %s: %w", what, table, err)
 		}
 		d.Trailing = layout.SubmitsSkb(source, table)
 		decoders[table] = d
@@ -141,8 +147,17 @@ func tableDecoders(s interface {
 	return decoders, nil
 }
 
-// Tables names the perf tables read, in the session's order.
-func (r *Runner) Tables() []string { return r.sess.PerfTables() }
+// tableKind says what a table is, for messages.
+func (r *Runner) tableKind(table string) string {
+	if slices.Contains(r.sess.RingTables(), table) {
+		return "ring buffer"
+	}
+	return "perf table"
+}
+
+// Tables names the perf tables and ring buffers read, in the session's
+// order.
+func (r *Runner) Tables() []string { return append(r.sess.PerfTables(), r.sess.RingTables()...) }
 
 // Headers says which kernel headers the program was compiled against.
 func (r *Runner) Headers() headers.Tree { return r.sess.Headers() }
@@ -228,6 +243,9 @@ type Stats struct {
 	Prints      uint64 // reads of the maps handed to Output.Maps
 	Lost        uint64
 	LossesExact bool // see session.Session.LossesExact
+	// Rings is how full each ring buffer came to be: the kernel counts
+	// no drops in them.
+	Rings []session.RingStat
 }
 
 // Run reads the program's outputs until ctx is done, the duration has
@@ -252,6 +270,7 @@ func (r *Runner) Run(ctx context.Context, out Output) (Stats, error) {
 		run.printMaps(time.Now(), true)
 	}
 	run.st.LossesExact = r.sess.LossesExact()
+	run.st.Rings = r.sess.RingStats()
 	return run.st, errors.Join(run.err, runErr)
 }
 
@@ -325,7 +344,7 @@ func (run *running) handler() session.Handler {
 			d := run.r.decoders[table]
 			vals, err := d.Decode(data)
 			if err != nil {
-				run.fail(fmt.Errorf("perf table %s: %w", table, err))
+				run.fail(fmt.Errorf("%s %s: %w", run.r.tableKind(table), table, err))
 				return
 			}
 			if run.out.Record != nil {
