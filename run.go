@@ -201,6 +201,9 @@ func reportEnd(status *output.Status, st runner.Stats, silent, mapsOnly bool) {
 	case mapsOnly:
 		status.Say("detached; maps printed %d times", st.Prints)
 	default:
+		for _, r := range st.Rings {
+			status.RingFill(r.Table, r.Size, r.Peak)
+		}
 		status.Summary(output.RunStats{Events: st.Events, Lost: st.Lost, LossesExact: st.LossesExact})
 	}
 }
