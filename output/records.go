@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -186,6 +187,8 @@ func appendValue(b []byte, v any) []byte {
 		return strconv.AppendUint(b, x, 10)
 	case string:
 		return appendEscaped(b, x)
+	case *big.Int: // 128-bit integers
+		return x.Append(b, 10)
 	case []any:
 		b = append(b, '[')
 		for i, e := range x {
@@ -235,6 +238,8 @@ func columnWidth(f layout.Field) int {
 		digits = 5
 	case 4:
 		digits = 10
+	case 16:
+		digits = 39
 	default:
 		return 20 // an s64, minus sign included, is no wider than a u64
 	}
