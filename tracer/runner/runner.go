@@ -21,6 +21,7 @@ import (
 	"github.com/evtrace/evtrace/tracer/headers"
 	"github.com/evtrace/evtrace/tracer/kernel"
 	"github.com/evtrace/evtrace/tracer/layout"
+	"github.com/evtrace/evtrace/tracer/readable"
 	"github.com/evtrace/evtrace/tracer/session"
 	"github.com/evtrace/evtrace/tracer/tables"
 	"github.com/evtrace/evtrace/tracer/tracepipe"
@@ -45,6 +46,10 @@ type Options struct {
 	// Interval reads the maps every Interval (and clears them unless
 	// Maps.Cumulative), besides at exit; 0: at exit only.
 	Interval time.Duration
+	// Fields formats members of the events for people (--field); each
+	// must name a member of some table's struct, of a type its format
+	// fits, or Open fails before anything is attached.
+	Fields []readable.Spec
 	// Note receives what the user should know while the program opens
 	// (headers of another release, tables printed as raw bytes), in order.
 	Note func(string)
@@ -55,6 +60,7 @@ type Runner struct {
 	opts     Options
 	sess     *session.Session
 	decoders map[string]*layout.Decoder
+	readable *readable.Formatter
 	maps     *tables.Set
 	clock    kernel.WallClock
 	printk   bool
@@ -67,6 +73,7 @@ func Open(backends backend.Set, opts Options) (*Runner, error) {
 		note = func(string) {}
 	}
 	printk := conventions.CallsTracePrintk(opts.Source)
+	var decoders map[string]*layout.Decoder
 	s, err := session.Open(backends, session.Spec{
 		Name:         opts.Name,
 		Source:       opts.Source,
@@ -79,6 +86,15 @@ func Open(backends backend.Set, opts Options) (*Runner, error) {
 		PerfWakeup:   opts.PerfWakeup,
 		KernelSource: opts.KernelSource,
 		AnyHeaders:   true, // with a note
+		BeforeAttach: func(s *session.Session) error {
+			// What cannot be decoded or formatted is refused before
+			// anything is attached.
+			var err error
+			if decoders, err = tableDecoders(s, s.RingTables(), opts.Source, note); err != nil {
+				return err
+			}
+			return checkFields(opts.Fields, decoders, append(s.PerfTables(), s.RingTables()...), s.RingTables())
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -86,21 +102,18 @@ func Open(backends backend.Set, opts Options) (*Runner, error) {
 	if h := s.Headers(); h.OtherRelease {
 		note(fmt.Sprintf("warning: compiled against %s: struct layouts from these headers may not match the running kernel", h.Desc))
 	}
-	r := &Runner{opts: opts, sess: s, printk: printk}
-	if err := r.prepare(note); err != nil {
+	r := &Runner{opts: opts, sess: s, printk: printk, decoders: decoders}
+	if err := r.prepare(); err != nil {
 		r.Close()
 		return nil, err
 	}
 	return r, nil
 }
 
-// prepare builds what reads the opened program's outputs: the perf
-// tables' decoders, the maps, the clock.
-func (r *Runner) prepare(note func(string)) error {
+// prepare builds what reads the opened program's maps, the clock and
+// the formats of --field.
+func (r *Runner) prepare() error {
 	var err error
-	if r.decoders, err = tableDecoders(r.sess, r.sess.RingTables(), r.opts.Source, note); err != nil {
-		return err
-	}
 	cfg := r.opts.Maps
 	cfg.Source = r.opts.Source
 	if r.maps, err = tables.Open(r.sess.Maps(), cfg); err != nil {
@@ -112,8 +125,53 @@ func (r *Runner) prepare(note func(string)) error {
 	if r.opts.Interval > 0 && r.maps.Len() == 0 {
 		return fmt.Errorf("-i %v: %s has no data maps to print every interval", r.opts.Interval, r.opts.Name)
 	}
-	r.clock, err = kernel.NewWallClock()
+	if r.clock, err = kernel.NewWallClock(); err != nil {
+		return err
+	}
+	r.readable, err = readable.NewFormatter(r.clock, r.opts.Fields)
 	return err
+}
+
+// Readable formats the members named by Options.Fields.
+func (r *Runner) Readable() *readable.Formatter { return r.readable }
+
+// checkFields refuses a --field whose member no table has, or whose
+// format does not fit the member's type in one of the tables that have
+// it.
+func checkFields(specs []readable.Spec, decoders map[string]*layout.Decoder, tables, rings []string) error {
+	seen := map[string]bool{}
+	for _, spec := range specs {
+		what := "--field " + spec.Member + "=" + string(spec.Format)
+		if seen[spec.Member] {
+			return fmt.Errorf("%s: member %s is given a format twice", what, spec.Member)
+		}
+		seen[spec.Member] = true
+		found := false
+		var members []string
+		for _, table := range tables {
+			for _, f := range decoders[table].Fields {
+				members = append(members, table+"."+f.Name)
+				if f.Name != spec.Member {
+					continue
+				}
+				found = true
+				if err := readable.Check(spec.Format, f); err != nil {
+					kind := "perf table"
+					if slices.Contains(rings, table) {
+						kind = "ring buffer"
+					}
+					return fmt.Errorf("%s: %s %s: %w", what, kind, table, err)
+				}
+			}
+		}
+		if !found {
+			if len(members) == 0 {
+				return fmt.Errorf("%s: the program has no perf table or ring buffer whose members it could format", what)
+			}
+			return fmt.Errorf("%s: no table has a member %s (members: %s)", what, spec.Member, strings.Join(members, ", "))
+		}
+	}
+	return nil
 }
 
 // tableDecoders builds a decoder for each perf table and ring buffer the

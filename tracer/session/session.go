@@ -76,6 +76,12 @@ type Spec struct {
 	// (probes/evtrace.h), so the ELF backend can compile it too.
 	Dialect bool
 
+	// BeforeAttach, when set, is called once the program is loaded and
+	// its outputs are open, before any probe is attached: an error there
+	// (a table that cannot be decoded, say) ends Open with nothing
+	// attached.
+	BeforeAttach func(*Session) error
+
 	// AnyHeaders allows, when the running kernel's headers are missing,
 	// those of another release: for programs whose struct reads do not
 	// depend on the headers' layouts (BTF offsets, tracepoint arguments).
@@ -159,11 +165,19 @@ func Open(backends backend.Set, spec Spec) (*Session, error) {
 		s.Close()
 		return nil, err
 	}
-	if err := s.attach(); err != nil {
+	// The outputs open before the probes attach: no event is missed, and
+	// BeforeAttach sees them.
+	if err := s.openPerfTables(); err != nil {
 		s.Close()
 		return nil, err
 	}
-	if err := s.openPerfTables(); err != nil {
+	if spec.BeforeAttach != nil {
+		if err := spec.BeforeAttach(s); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	if err := s.attach(); err != nil {
 		s.Close()
 		return nil, err
 	}
