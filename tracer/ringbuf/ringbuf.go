@@ -182,6 +182,9 @@ func (r *Reader) Run(out chan<- *Batch) error {
 }
 
 func (r *Reader) run(out chan<- *Batch) error {
+	pause := time.NewTimer(0)
+	defer pause.Stop()
+	last := time.Now()
 	for {
 		var b *Batch
 		select {
@@ -198,6 +201,7 @@ func (r *Reader) run(out chan<- *Batch) error {
 			r.free <- b
 			continue
 		}
+		bytes := len(b.buf) + 8*len(b.ends)
 		select {
 		case <-r.done:
 			// Its records have left the ring: keep them for Finish.
@@ -205,7 +209,39 @@ func (r *Reader) run(out chan<- *Batch) error {
 			return nil
 		case out <- b:
 		}
+		// The kernel wakes the reader at the first record written after
+		// it has read everything: at moderate rates, a wakeup (and a
+		// batch) per record. Instead, as the perf reader's watermark
+		// does, let records gather: pause until the ring would be a
+		// quarter full at the rate just seen, at most MaxPause.
+		now := time.Now()
+		elapsed := now.Sub(last)
+		last = now
+		if wait := coalesce(bytes, elapsed, r.size); wait > 0 {
+			pause.Reset(wait)
+			select {
+			case <-r.done:
+				return nil
+			case <-pause.C:
+			}
+		}
 	}
+}
+
+// MaxPause bounds the pause between reads of a ring that fills slowly:
+// the delay it adds to an event, and what a sudden burst must find room
+// for in the ring (a ring buffer has no wakeup mark to cut it short).
+const MaxPause = 10 * time.Millisecond
+
+// coalesce is how long to let records gather after reading n bytes that
+// arrived over elapsed: until a quarter of a ring of size bytes would
+// fill at that rate, at most MaxPause; none when the batch already filled
+// a quarter (the reader is behind, or about to be).
+func coalesce(n int, elapsed time.Duration, size int) time.Duration {
+	if n >= size/4 || n <= 0 {
+		return 0
+	}
+	return min(MaxPause, time.Duration(float64(elapsed)*float64(size/4)/float64(n)))
 }
 
 // fill waits until deadline for records and reads into b every record
