@@ -212,8 +212,11 @@ func (r *Reader) run(out chan<- *Batch) error {
 		// The kernel wakes the reader at the first record written after
 		// it has read everything: at moderate rates, a wakeup (and a
 		// batch) per record. Instead, as the perf reader's watermark
-		// does, let records gather: pause until the ring would be a
-		// quarter full at the rate just seen, at most MaxPause.
+		// does, let records gather: pause until a sixteenth of the ring
+		// would fill at the rate just seen, at most MaxPause. A
+		// sixteenth, not the perf reader's quarter: nothing wakes the
+		// reader early, and on a busy machine a pause can last several
+		// times longer than asked.
 		now := time.Now()
 		elapsed := now.Sub(last)
 		last = now
@@ -234,14 +237,15 @@ func (r *Reader) run(out chan<- *Batch) error {
 const MaxPause = 10 * time.Millisecond
 
 // coalesce is how long to let records gather after reading n bytes that
-// arrived over elapsed: until a quarter of a ring of size bytes would
+// arrived over elapsed: until a sixteenth of a ring of size bytes would
 // fill at that rate, at most MaxPause; none when the batch already filled
-// a quarter (the reader is behind, or about to be).
+// that much (the reader is behind, or about to be).
 func coalesce(n int, elapsed time.Duration, size int) time.Duration {
-	if n >= size/4 || n <= 0 {
+	part := size / 16
+	if n >= part || n <= 0 {
 		return 0
 	}
-	return min(MaxPause, time.Duration(float64(elapsed)*float64(size/4)/float64(n)))
+	return min(MaxPause, time.Duration(float64(elapsed)*float64(part)/float64(n)))
 }
 
 // fill waits until deadline for records and reads into b every record
