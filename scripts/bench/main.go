@@ -54,6 +54,7 @@ func main() {
 	secs := flag.Float64("seconds", 2, "load duration per point at a fixed rate")
 	out := flag.String("out", "docs/benchmarks.md", "markdown report")
 	rates := flag.String("rates", "", "perf and ringbuf rates to measure, e.g. 20000,100000,max (default: all)")
+	match := flag.String("consumers", "", "measure only the consumers whose name contains this, e.g. \"evtrace run\"")
 	only := flag.String("only", "", "perf, ringbuf, debug, start or maps: measure that part only")
 	flag.Parse()
 	probe := filepath.Join(*dir, "probe.c")
@@ -145,7 +146,7 @@ func main() {
 	report.WriteString(perfHeader)
 	medians := map[pointKey][]median{}
 	for _, c := range consumers {
-		if *only != "" && c.mode != *only {
+		if *only != "" && c.mode != *only || !strings.Contains(c.name, *match) {
 			continue
 		}
 		rates := perfRates

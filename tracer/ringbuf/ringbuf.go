@@ -212,11 +212,8 @@ func (r *Reader) run(out chan<- *Batch) error {
 		// The kernel wakes the reader at the first record written after
 		// it has read everything: at moderate rates, a wakeup (and a
 		// batch) per record. Instead, as the perf reader's watermark
-		// does, let records gather: pause until a sixteenth of the ring
-		// would fill at the rate just seen, at most MaxPause. A
-		// sixteenth, not the perf reader's quarter: nothing wakes the
-		// reader early, and on a busy machine a pause can last several
-		// times longer than asked.
+		// does, let records gather, when the ring is large for the rate
+		// just seen (see coalesce).
 		now := time.Now()
 		elapsed := now.Sub(last)
 		last = now
@@ -236,16 +233,25 @@ func (r *Reader) run(out chan<- *Batch) error {
 // for in the ring (a ring buffer has no wakeup mark to cut it short).
 const MaxPause = 10 * time.Millisecond
 
+// minFill is how long a ring must take to fill, at the rate seen, for the
+// reader to pause at all: a pause on a busy machine can last several
+// milliseconds longer than asked, which a 64 KiB ring at 200k events/s
+// (8 ms to fill) did not survive.
+const minFill = 20 * time.Millisecond
+
 // coalesce is how long to let records gather after reading n bytes that
 // arrived over elapsed: until a sixteenth of a ring of size bytes would
-// fill at that rate, at most MaxPause; none when the batch already filled
-// that much (the reader is behind, or about to be).
+// fill at that rate, at most MaxPause; none when the whole ring would
+// fill in less than minFill.
 func coalesce(n int, elapsed time.Duration, size int) time.Duration {
-	part := size / 16
-	if n >= part || n <= 0 {
+	if n <= 0 {
 		return 0
 	}
-	return min(MaxPause, time.Duration(float64(elapsed)*float64(part)/float64(n)))
+	fill := time.Duration(float64(elapsed) * float64(size) / float64(n))
+	if fill < minFill {
+		return 0
+	}
+	return min(MaxPause, fill/16)
 }
 
 // fill waits until deadline for records and reads into b every record

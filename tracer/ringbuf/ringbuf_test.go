@@ -6,15 +6,15 @@ import (
 )
 
 func TestCoalesce(t *testing.T) {
-	const size = 256 << 10 // a sixteenth: 16 KiB
+	const size = 64 << 10
 	for _, c := range []struct {
 		n       int
 		elapsed time.Duration
 		want    time.Duration
 	}{
-		{40, 50 * time.Microsecond, MaxPause},             // 800 KB/s: 20 ms to a sixteenth, capped
-		{4000, time.Millisecond, 4096 * time.Microsecond}, // 4 MB/s: 4 ms
-		{16 << 10, time.Millisecond, 0},                   // a sixteenth already
+		{40, 50 * time.Microsecond, 5120 * time.Microsecond}, // 800 KB/s: 80 ms to fill, a sixteenth of it
+		{40, 5 * time.Microsecond, 0},                        // 8 MB/s: 8 ms to fill, too little headroom
+		{40, time.Millisecond, MaxPause},                     // 40 KB/s: 1.6 s to fill, capped
 		{0, time.Millisecond, 0},
 	} {
 		if got := coalesce(c.n, c.elapsed, size); got != c.want {
