@@ -21,6 +21,7 @@ import (
 	"github.com/evtrace/evtrace/tracer/conventions"
 	"github.com/evtrace/evtrace/tracer/kernel"
 	"github.com/evtrace/evtrace/tracer/layout"
+	"github.com/evtrace/evtrace/tracer/readable"
 	"github.com/evtrace/evtrace/tracer/runner"
 	"github.com/evtrace/evtrace/tracer/stacks"
 	"github.com/evtrace/evtrace/tracer/tables"
@@ -36,6 +37,7 @@ func programFlags() []cli.Flag {
 		&cli.IntFlag{Name: "probe-limit", Value: 1000, Usage: "attach at most `N` kprobes through --attach patterns (bcc's BCC_PROBE_LIMIT)"},
 		&cli.StringSliceFlag{Name: "stack", Usage: "member MEMBER of the records or map keys holds stack ids of this kind, or none: `MEMBER=kernel|user|none[:TABLE]` (repeatable; default: bcc's names, *stack_id, user_/u_ for user stacks)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "`FORMAT`: text or json (one object per event)"},
+		&cli.StringSliceFlag{Name: "field", Usage: "show event member MEMBER as `MEMBER=FORMAT`, FORMAT one of ipv4, ipv6, errno, hex, time (a bpf_ktime_get_ns stamp), ksym (kernel symbol+offset); JSON keeps the number and adds MEMBER_str (repeatable)"},
 		&cli.StringFlag{Name: "format", Usage: "print trace_pipe lines as `FMT`, bcc's trace_print style: {0} task, {1} pid, {2} cpu, {3} flags, {4} time, {5} message"},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after `DURATION` (e.g. 10s; 0: no limit)"},
 		&cli.IntFlag{Name: "count", Usage: "stop after `N` events (0: no limit)"},
@@ -80,11 +82,19 @@ USDT probes to one process, and BINARY may then be left out (or "pid") for
 the process's own probes. A USDT probe with a semaphore is enabled only in
 a process (--pid), as bcc 0.26 does it.
 
-Every BPF_PERF_OUTPUT table the program submits to is read, and each event
-is decoded from the struct passed to perf_submit (libbcc records its
-members; bitfields and packing are read from the struct's definition in
-the file): columns headed by the field names, or -o json. If the program
-calls bpf_trace_printk, the trace pipe is read and printed.
+Every BPF_PERF_OUTPUT table the program submits to, and every
+BPF_RINGBUF_OUTPUT ring buffer (Linux >= 5.8), is read, and each event is
+decoded from the struct passed to perf_submit, ringbuf_output or
+ringbuf_reserve (libbcc records its members; bitfields and packing are
+read from the struct's definition in the file): columns headed by the
+field names, or -o json. The kernel counts no drops in a ring buffer (a
+full ring fails the program's output or reserve): at exit evtrace says
+how full each ring came to be. --field MEMBER=FORMAT shows a member as an
+address (ipv4: a u32 in network order, as bcc's tools read it; ipv6: 16
+bytes), an errno name (-ENOENT), hex, a wall clock time (from
+bpf_ktime_get_ns) or a kernel symbol (ksym: name+0xoff); a member no table
+has, or a format its type does not fit, is refused before attaching. If
+the program calls bpf_trace_printk, the trace pipe is read and printed.
 
 Its data maps (BPF_HASH, BPF_ARRAY, BPF_HISTOGRAM, their per-CPU and LRU
 kinds, BPF_TABLE of those) are printed at exit, and every -i, decoded from
@@ -115,6 +125,7 @@ Examples:
    sudo evtrace run count.c --attach 'kprobe:vfs_*=do_count'   # every vfs_ function
    sudo evtrace run hello.c --format '{1} {5}'    # pid and message of each printk
    sudo evtrace run probe.c -o json --count 10    # ten events as JSON, then exit
+   sudo evtrace run connect.c --field daddr=ipv4 --field ret=errno
    sudo evtrace run runqlat.c --hist-label dist=usecs -i 1s --count 5
    sudo evtrace run counts.c --maps counts --top 10 --duration 10s
    sudo evtrace run threadsnoop.c --attach uprobe:c:pthread_create=do_entry
@@ -168,6 +179,7 @@ func runProgram(c *cli.Context, name, source string, attached func(*output.Statu
 	}
 	out := newSink(stdout, stop)
 	p := output.NewRecordPrinter(out.w, format, r.Tables(), traceFmt)
+	p.Readable(opts.Fields, r.Readable())
 	mp := &output.MapPrinter{W: out.w, Format: format, Stamp: opts.Interval > 0}
 	if r.TraceOnly() {
 		out.done(p.TraceHeader())
@@ -198,6 +210,9 @@ func reportEnd(status *output.Status, st runner.Stats, silent, mapsOnly bool) {
 	case mapsOnly:
 		status.Say("detached; maps printed %d times", st.Prints)
 	default:
+		for _, r := range st.Rings {
+			status.RingFill(r.Table, r.Size, r.Peak)
+		}
 		status.Summary(output.RunStats{Events: st.Events, Lost: st.Lost, LossesExact: st.LossesExact})
 	}
 }
@@ -265,13 +280,21 @@ func parseProgramFlags(c *cli.Context, name, source string) (opts runner.Options
 			return opts, format, "", usageError{err}
 		}
 	}
+	var fields []readable.Spec
+	for _, f := range c.StringSlice("field") {
+		spec, err := readable.ParseSpec(f)
+		if err != nil {
+			return opts, format, "", usageError{err}
+		}
+		fields = append(fields, spec)
+	}
 	return runner.Options{
 		Name: name, Source: source, CFlags: cflags, Probes: explicit,
 		PerfPages: pages, PerfWakeup: wakeup, KernelSource: c.String("kernel-source"),
 		Count: uint64(c.Int("count")), Duration: c.Duration("duration"),
 		Maps: maps, Interval: interval, ProbeLimit: c.Int("probe-limit"),
 		Pid: pid, USDT: usdt,
-		Stacks: stackCfg,
+		Stacks: stackCfg, Fields: fields,
 	}, format, traceFmt, nil
 }
 

@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/evtrace/evtrace/tracer/layout"
+	"github.com/evtrace/evtrace/tracer/readable"
 	"github.com/evtrace/evtrace/tracer/stacks"
 	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
@@ -29,6 +31,8 @@ type RecordPrinter struct {
 	last       string // the table of the last row printed
 	enc        *json.Encoder
 	traceFm    string
+	formats    map[string]readable.Format // by member name (--field)
+	fm         *readable.Formatter
 	buf        []byte // a line, reused
 	hbuf       []byte // a header line, reused
 }
@@ -36,12 +40,14 @@ type RecordPrinter struct {
 // tableState is what the printer keeps for a table, made at its first
 // record.
 type tableState struct {
-	headed    bool     // its header is above the rows printed since
-	widths    []int    // of its columns: as wide as their widest value yet
-	keys      []string // JSON: `"name":` for each field
-	b64Keys   []string // JSON: `"name_b64":` for each string field
-	stackKeys []string // JSON: `"name_stack":` for each field, used when it holds a stack id
-	tableKey  string   // JSON: `"_table":"name",` with several tables
+	headed    bool              // its header is above the rows printed since
+	widths    []int             // of its columns: as wide as their widest value yet
+	keys      []string          // JSON: `"name":` for each field
+	b64Keys   []string          // JSON: `"name_b64":` for each string field
+	stackKeys []string          // JSON: `"name_stack":` for each field, used when it holds a stack id
+	formats   []readable.Format // of each field ("": none)
+	strKeys   []string          // JSON: `"name_str":` for each formatted field
+	tableKey  string            // JSON: `"_table":"name",` with several tables
 }
 
 // NewRecordPrinter prints records of the given tables to w. traceFormat,
@@ -59,6 +65,17 @@ func NewRecordPrinter(w io.Writer, format Format, tables []string, traceFormat s
 	return p
 }
 
+// Readable has members shown in their formats (--field): in text instead
+// of the number, in JSON beside it, as "NAME_str" ("NAME_str_" when the
+// struct has a member of that name). Call it before the first Record.
+func (p *RecordPrinter) Readable(specs []readable.Spec, fm *readable.Formatter) {
+	p.formats = map[string]readable.Format{}
+	for _, s := range specs {
+		p.formats[s.Member] = s.Format
+	}
+	p.fm = fm
+}
+
 func (p *RecordPrinter) table(name string, fields []layout.Field) *tableState {
 	if t, ok := p.tables[name]; ok {
 		return t
@@ -74,7 +91,24 @@ func (p *RecordPrinter) table(name string, fields []layout.Field) *tableState {
 		taken[f.Name] = true
 	}
 	for _, f := range fields {
-		t.widths = append(t.widths, max(len(f.Name), columnWidth(f)))
+		format := p.formats[f.Name]
+		t.formats = append(t.formats, format)
+		strKey := ""
+		if format != "" {
+			name := f.Name + "_str"
+			for taken[name] {
+				name += "_"
+			}
+			taken[name] = true
+			k, _ := json.Marshal(name)
+			strKey = string(k) + ":"
+		}
+		t.strKeys = append(t.strKeys, strKey)
+		width := columnWidth(f)
+		if format != "" {
+			width = readable.Width(format, f)
+		}
+		t.widths = append(t.widths, max(len(f.Name), width))
 		k, _ := json.Marshal(f.Name)
 		t.keys = append(t.keys, string(k)+":")
 		b64Key := ""
@@ -125,6 +159,12 @@ func (p *RecordPrinter) Record(table string, fields []layout.Field, vals []any) 
 			}
 			b = append(b, t.keys[i]...)
 			b = append(b, v...)
+			if format := t.formats[i]; format != "" {
+				s, _ := json.Marshal(p.fm.Format(format, f, vals[i], true))
+				b = append(b, ',')
+				b = append(b, t.strKeys[i]...)
+				b = append(b, s...)
+			}
 			if s, ok := vals[i].(string); ok && t.b64Keys[i] != "" {
 				if enc := b64(s); enc != "" {
 					b = append(b, ',')
@@ -145,9 +185,13 @@ func (p *RecordPrinter) Record(table string, fields []layout.Field, vals []any) 
 	if p.multi {
 		line = appendCell(line, len(line), table, p.tableWidth, false)
 	}
-	for i := range fields {
+	for i, f := range fields {
 		start := len(line)
-		line = appendValue(line, vals[i])
+		if format := t.formats[i]; format != "" {
+			line = appendEscaped(line, p.fm.Format(format, f, vals[i], false))
+		} else {
+			line = appendValue(line, vals[i])
+		}
 		last := i == len(fields)-1
 		if n := utf8.RuneCount(line[start:]); !last && n > t.widths[i] {
 			// A wider value than the column's: the column grows, and
@@ -206,6 +250,8 @@ func appendValue(b []byte, v any) []byte {
 		return appendEscaped(b, x)
 	case stacks.Stack:
 		return strconv.AppendInt(b, x.ID, 10)
+	case *big.Int: // 128-bit integers
+		return x.Append(b, 10)
 	case []any:
 		b = append(b, '[')
 		for i, e := range x {
@@ -255,6 +301,8 @@ func columnWidth(f layout.Field) int {
 		digits = 5
 	case 4:
 		digits = 10
+	case 16:
+		digits = 39
 	default:
 		return 20 // an s64, minus sign included, is no wider than a u64
 	}

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evtrace/evtrace/tracer/kernel"
 	"github.com/evtrace/evtrace/tracer/layout"
+	"github.com/evtrace/evtrace/tracer/readable"
 	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
 
@@ -213,5 +215,50 @@ PID        N
 `
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// TestRecordReadable: --field formats show in text instead of the number
+// (columns as wide as the format needs), and in JSON beside it as
+// NAME_str, or NAME_str_ when the struct has a member NAME_str; a 128-bit
+// member is one number.
+func TestRecordReadable(t *testing.T) {
+	d, err := layout.NewDecoder([]string{"saddr#u32", "saddr_str#u32", "v6#unsigned __int128", "ret#s32"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, d.Size)
+	copy(b[d.Fields[0].Offset:], []byte{127, 0, 0, 1})
+	b[d.Fields[1].Offset] = 7
+	b[d.Fields[2].Offset+15] = 0x20 // 2^125: 42535295865117307932921825928971026432
+	copy(b[d.Fields[3].Offset:], []byte{0xfe, 0xff, 0xff, 0xff})
+	vals, err := d.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs := []readable.Spec{{Member: "saddr", Format: readable.IPv4}, {Member: "ret", Format: readable.Errno}}
+	fm, err := readable.NewFormatter(kernel.WallClockAt(time.Unix(0, 0)), specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text, js bytes.Buffer
+	p := NewRecordPrinter(&text, Text, []string{"events"}, "")
+	p.Readable(specs, fm)
+	if err := p.Record("events", d.Fields, vals); err != nil {
+		t.Fatal(err)
+	}
+	want := "SADDR           SADDR_STR  V6                                      RET\n" +
+		"127.0.0.1       7          42535295865117307932921825928971026432  -ENOENT\n"
+	if text.String() != want {
+		t.Errorf("text:\n%s\nwant:\n%s", text.String(), want)
+	}
+	p = NewRecordPrinter(&js, JSON, []string{"events"}, "")
+	p.Readable(specs, fm)
+	if err := p.Record("events", d.Fields, vals); err != nil {
+		t.Fatal(err)
+	}
+	wantJSON := `{"saddr":16777343,"saddr_str_":"127.0.0.1","saddr_str":7,"v6":42535295865117307932921825928971026432,"ret":-2,"ret_str":"-ENOENT"}` + "\n"
+	if js.String() != wantJSON {
+		t.Errorf("JSON %s\nwant %s", js.String(), wantJSON)
 	}
 }

@@ -46,3 +46,11 @@ func (s *Status) Summary(st RunStats) {
 	}
 	s.Say("%s", line)
 }
+
+// RingFill says how full a ring buffer came to be, as far as evtrace saw
+// when it woke to read it: the kernel counts no drops in a ring buffer (a
+// full ring makes the program's ringbuf_output fail and ringbuf_reserve
+// return NULL, and only the program knows).
+func (s *Status) RingFill(table string, size, peak int) {
+	s.Say("ring buffer %s: %d KiB, fullest seen %d%% (the kernel counts no drops in ring buffers: a full ring fails the program's ringbuf_output/ringbuf_reserve)", table, size/1024, (100*peak+size-1)/size)
+}

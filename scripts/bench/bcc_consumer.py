@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # The bcc Python consumer evtrace is measured against: BPF(text=...),
-# open_perf_buffer + perf_buffer_poll (or trace_fields for trace_pipe), each
+# open_perf_buffer + perf_buffer_poll, open_ring_buffer + ring_buffer_poll
+# (--ringbuf PAGES), or trace_fields for trace_pipe, each
 # event printed, as a bcc tool does. Prints READY once attached; on SIGINT
 # or SIGTERM prints "events N lost M" on stderr.
 import argparse, signal, sys
@@ -10,17 +11,24 @@ p = argparse.ArgumentParser()
 p.add_argument("probe")
 p.add_argument("--pages", type=int, default=8)
 p.add_argument("--printk", action="store_true")
+p.add_argument("--ringbuf", type=int, default=0, metavar="PAGES")
 p.add_argument("--table", default="bench_events")
 a = p.parse_args()
 
 text = open(a.probe).read()
-b = BPF(text=text, cflags=["-DBENCH_PRINTK"] if a.printk else [])
+cflags = ["-DBENCH_PRINTK"] if a.printk else []
+if a.ringbuf:
+    cflags = ["-DBENCH_RINGBUF", "-DRB_PAGES=%d" % a.ringbuf]
+b = BPF(text=text, cflags=cflags)
 counts = {"events": 0, "lost": 0}
 
 def on_event(cpu, data, size):
     e = b[a.table].event(data)
     counts["events"] += 1
     print(e.pid, e.tid, e.comm.decode())
+
+def on_ring_event(ctx, data, size):
+    on_event(0, data, size)
 
 def on_lost(n):
     counts["lost"] += n
@@ -31,7 +39,10 @@ def interrupt(*_):
     raise KeyboardInterrupt
 signal.signal(signal.SIGTERM, interrupt)
 
-if not a.printk:
+if a.ringbuf:
+    # A ring buffer reports no drops: the program's output fails.
+    b[a.table].open_ring_buffer(on_ring_event)
+elif not a.printk:
     b[a.table].open_perf_buffer(on_event, page_cnt=a.pages, lost_cb=on_lost)
 print("READY", file=sys.stderr, flush=True)
 try:
@@ -42,6 +53,8 @@ try:
             task, pid, cpu, flags, ts, msg = b.trace_fields()
             counts["events"] += 1
             print(pid, msg)
+        elif a.ringbuf:
+            b.ring_buffer_poll()
         else:
             b.perf_buffer_poll()
 except KeyboardInterrupt:

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,7 +53,9 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions of each point")
 	secs := flag.Float64("seconds", 2, "load duration per point at a fixed rate")
 	out := flag.String("out", "docs/benchmarks.md", "markdown report")
-	only := flag.String("only", "", "perf, debug, start or maps: measure that part only")
+	rates := flag.String("rates", "", "perf and ringbuf rates to measure, e.g. 20000,100000,max (default: all)")
+	match := flag.String("consumers", "", "measure only the consumers whose name contains this, e.g. \"evtrace run\"")
+	only := flag.String("only", "", "perf, ringbuf, debug, start or maps: measure that part only")
 	flag.Parse()
 	probe := filepath.Join(*dir, "probe.c")
 	// bcc's Python finds headers only where libbcc looks; on a kernel
@@ -80,6 +83,19 @@ func main() {
 				return []string{"/usr/bin/python3", py, pr, "--pages", strconv.Itoa(p)}
 			}, "READY", pySum})
 	}
+	// Ring buffers: one ring for all CPUs, of as many pages as the perf
+	// rows' rings on every CPU together.
+	ncpu := runtime.NumCPU()
+	for _, perCPU := range []int{8, 64} {
+		p := perCPU * ncpu
+		consumers = append(consumers,
+			consumer{nil, "evtrace run", "ringbuf", p, func(pr string) []string {
+				return []string{*evtrace, "run", pr, "-D", "BENCH_RINGBUF", "-D", "RB_PAGES=" + strconv.Itoa(p)}
+			}, "evtrace: tracing", evSum},
+			consumer{pyEnv, "bcc Python", "ringbuf", p, func(pr string) []string {
+				return []string{"/usr/bin/python3", py, pr, "--ringbuf", strconv.Itoa(p)}
+			}, "READY", pySum})
+	}
 	// bcc's setting (a wakeup per record) on evtrace's reader: what the
 	// batching is worth.
 	consumers = append(consumers, consumer{nil, "evtrace run, wakeup 1", "perf", 64, func(pr string) []string {
@@ -94,6 +110,20 @@ func main() {
 		}, "READY", pySum})
 
 	perfRates := []int{20000, 50000, 100000, 200000, 400000, 600000, 800000, 0}
+	if *rates != "" {
+		perfRates = nil
+		for _, r := range strings.Split(*rates, ",") {
+			n, err := strconv.Atoi(r)
+			if r == "max" {
+				n, err = 0, nil
+			}
+			if err != nil || n < 0 {
+				fmt.Fprintf(os.Stderr, "bench: -rates %q: want events/s separated by commas, or max\n", *rates)
+				os.Exit(2)
+			}
+			perfRates = append(perfRates, n)
+		}
+	}
 	debugRates := []int{2000, 10000, 50000, 100000, 0}
 	var report bytes.Buffer
 	header(&report)
@@ -109,14 +139,14 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	if *only != "" && *only != "perf" && *only != "debug" {
+	if *only != "" && *only != "perf" && *only != "ringbuf" && *only != "debug" {
 		write(*out, report.Bytes())
 		return
 	}
 	report.WriteString(perfHeader)
 	medians := map[pointKey][]median{}
 	for _, c := range consumers {
-		if *only != "" && c.mode != *only {
+		if *only != "" && c.mode != *only || !strings.Contains(c.name, *match) {
 			continue
 		}
 		rates := perfRates
@@ -371,11 +401,14 @@ func header(b *bytes.Buffer) {
 	b.WriteString(`Start-up is measured with the listen probe (evtrace listen; bcc's Python gets
 the same C text, from evtrace listen --ebpf --backend bcc). The event pipeline
 is measured with scripts/bench/probe.c, a tracepoint on syscalls:sys_enter_getpgid that
-sends a 32-byte struct per marked call (or, in debug mode, one bpf_trace_printk
+sends a 32-byte struct per marked call through a perf buffer (or, in ringbuf
+mode, ringbuf_output to one BPF_RINGBUF_OUTPUT ring of as many pages as the
+perf rows' rings on all CPUs together; in debug mode, one bpf_trace_printk
 line). Load: scripts/bench/loadgen, one thread calling getpgid at a fixed rate
 (or as fast as it can: rate "max"), for a fixed count. Consumers print every
 event (to /dev/null): evtrace run, and scripts/bench/bcc_consumer.py
-(BPF(text=...), open_perf_buffer + perf_buffer_poll, or trace_fields).
+(BPF(text=...), open_perf_buffer + perf_buffer_poll, open_ring_buffer +
+ring_buffer_poll, or trace_fields).
 
 `)
 }
@@ -423,7 +456,7 @@ func row(c consumer, rate int, ss []sample) (string, median) {
 	if rate > 0 {
 		r = strconv.Itoa(rate)
 	}
-	pages := pagesLabel(c.pages)
+	pages := pagesLabel(c.mode, c.pages)
 	fm, _, _ := med(func(s sample) float64 { return s.firedRate })
 	dm, dl, dh := med(func(s sample) float64 { return 100 * float64(s.delivered) / float64(max(s.fired, 1)) })
 	lm, ll, lh := med(func(s sample) float64 { return float64(s.lost) })
@@ -489,7 +522,7 @@ func footer(b *bytes.Buffer, medians map[pointKey][]median, perfRates, debugRate
 		if v[1] > 0 {
 			lossy = fmt.Sprintf("%.0f", v[1])
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %.0f | %s |\n", sr.name, sr.mode, pagesLabel(sr.pages), v[0], lossy)
+		fmt.Fprintf(b, "| %s | %s | %s | %.0f | %s |\n", sr.name, sr.mode, pagesLabel(sr.mode, sr.pages), v[0], lossy)
 	}
 
 	b.WriteString("\n## Ratios, evtrace / bcc Python (medians)\n\n")
@@ -533,15 +566,19 @@ func footer(b *bytes.Buffer, medians map[pointKey][]median, perfRates, debugRate
 		if k.rate > 0 {
 			r = strconv.Itoa(k.rate)
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %.2f | %+.1f | %.2f | %.2f |\n", k.mode, pagesLabel(k.pages), r,
+		fmt.Fprintf(b, "| %s | %s | %s | %.2f | %+.1f | %.2f | %.2f |\n", k.mode, pagesLabel(k.mode, k.pages), r,
 			ev.cpu/py.cpu, ev.delivered-py.delivered, ev.ready/py.ready, ev.rssMB/py.rssMB)
 	}
 }
 
-// pagesLabel is a perf ring size for the tables ("-" for debug mode).
-func pagesLabel(pages int) string {
+// pagesLabel is a ring's size for the tables: pages per CPU for perf,
+// pages of the one ring for ringbuf, "-" for debug mode.
+func pagesLabel(mode string, pages int) string {
 	if pages == 0 {
 		return "-"
+	}
+	if mode == "ringbuf" {
+		return strconv.Itoa(pages) + " (one ring)"
 	}
 	return strconv.Itoa(pages)
 }

@@ -1,7 +1,8 @@
 //go:build ignore
 //
 // The benchmark probe: one 32-byte event per getpgid(4242421) call (the
-// load generator's marker), through a perf buffer, or a trace_pipe line.
+// load generator's marker), through a perf buffer, a ring buffer of
+// RB_PAGES pages (-D BENCH_RINGBUF), or a trace_pipe line.
 // The same text is given to evtrace and to bcc's Python.
 
 struct bench_event {
@@ -10,7 +11,11 @@ struct bench_event {
 	u32 tid;
 	char comm[16];
 };
+#ifdef BENCH_RINGBUF
+BPF_RINGBUF_OUTPUT(bench_events, RB_PAGES);
+#else
 BPF_PERF_OUTPUT(bench_events);
+#endif
 
 TRACEPOINT_PROBE(syscalls, sys_enter_getpgid)
 {
@@ -25,7 +30,11 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getpgid)
 	e.pid = id >> 32;
 	e.tid = (u32)id;
 	bpf_get_current_comm(e.comm, sizeof(e.comm));
+#ifdef BENCH_RINGBUF
+	bench_events.ringbuf_output(&e, sizeof(e), 0);
+#else
 	bench_events.perf_submit(args, &e, sizeof(e));
+#endif
 #endif
 	return 0;
 }

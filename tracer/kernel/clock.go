@@ -26,3 +26,6 @@ func NewWallClock() (WallClock, error) {
 
 // Wall converts a bpf_ktime_get_ns or trace_pipe timestamp.
 func (w WallClock) Wall(mono time.Duration) time.Time { return w.boot.Add(mono) }
+
+// WallClockAt is a WallClock whose monotonic zero is boot (for tests).
+func WallClockAt(boot time.Time) WallClock { return WallClock{boot: boot} }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math/big"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -332,10 +333,9 @@ func parseFieldType(name, typ string) (Field, string, error) {
 		return f, base, fmt.Errorf("type %q: evtrace does not decode nested structs and unions; put their members in the submitted struct itself", typ)
 	}
 	if kind, ok := int128Types[base]; ok {
-		// As bcc's Python does: two 64-bit halves, in memory order
-		// (low half first on little-endian machines), 16-byte aligned.
-		f.Kind, f.Size, f.Align = kind, 8, 16
-		f.Dims = append(f.Dims, 2)
+		// One number (a *big.Int), 16-byte aligned; bcc's Python gives
+		// two 64-bit halves instead.
+		f.Kind, f.Size, f.Align = kind, 16, 16
 		return f, base, nil
 	}
 	st, ok := scalarTypes[base]
@@ -363,8 +363,9 @@ func (f Field) count() int {
 
 func alignUp(n, a int) int { return (n + a - 1) / a * a }
 
-// Decode returns one value per field: int64, uint64, string, or for
-// arrays []any (nested for several dimensions); pointers are "0x..." strings.
+// Decode returns one value per field: int64, uint64, *big.Int (128-bit
+// integers), string, or for arrays []any (nested for several dimensions);
+// pointers are "0x..." strings.
 // The kernel pads a perf record so that it and its 4-byte size end on 8
 // bytes, so input that much longer is accepted; a record of another size
 // was not made by the struct as laid out, and is an error.
@@ -443,6 +444,8 @@ func (f Field) scalar(b []byte) any {
 	ne := binary.NativeEndian
 	var u uint64
 	switch f.Size {
+	case 16:
+		return int128(b, f.Kind == FieldInt)
 	case 1:
 		u = uint64(b[0])
 	case 2:
@@ -460,4 +463,19 @@ func (f Field) scalar(b []byte) any {
 		return int64(u<<shift) >> shift
 	}
 	return u
+}
+
+// int128 reads a 128-bit integer in the machine's byte order.
+func int128(b []byte, signed bool) *big.Int {
+	ne := binary.NativeEndian
+	lo, hi := ne.Uint64(b[0:8]), ne.Uint64(b[8:16])
+	if ne.Uint16([]byte{1, 0}) != 1 { // big-endian: the high half first
+		lo, hi = hi, lo
+	}
+	x := new(big.Int).SetUint64(hi)
+	x.Lsh(x, 64).Or(x, new(big.Int).SetUint64(lo))
+	if signed && hi>>63 == 1 {
+		x.Sub(x, new(big.Int).Lsh(big.NewInt(1), 128))
+	}
+	return x
 }

@@ -7,10 +7,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The two map operations the reader needs, as raw bpf(2) calls: the
-// vendored cilium/ebpf is its btf package only (for listen's offsets), and
-// its map API (ebpf.NewMapFromFD, Map.Update, Map.Delete) would vendor the
-// library's loader for these two calls on a map libbcc or gobpf/elf made.
+// The two map operations the reader needs, as raw bpf(2) calls, written
+// when the vendored cilium/ebpf was its btf package only (for listen's
+// offsets). Its map API (ebpf.NewMapFromFD), vendored since for ring
+// buffers (tracer/ringbuf), would do as well.
 
 // mapUpdateU32 stores value at key in a BPF map (BPF_MAP_UPDATE_ELEM).
 func mapUpdateU32(mapFD int, key, value uint32) error {

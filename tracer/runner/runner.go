@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/evtrace/evtrace/tracer/headers"
 	"github.com/evtrace/evtrace/tracer/kernel"
 	"github.com/evtrace/evtrace/tracer/layout"
+	"github.com/evtrace/evtrace/tracer/readable"
 	"github.com/evtrace/evtrace/tracer/session"
 	"github.com/evtrace/evtrace/tracer/stacks"
 	"github.com/evtrace/evtrace/tracer/tables"
@@ -56,6 +58,10 @@ type Options struct {
 	// Stacks says which record and key members are stack ids
 	// (--stack; bcc's naming convention otherwise).
 	Stacks stacks.Config
+	// Fields formats members of the events for people (--field); each
+	// must name a member of some table's struct, of a type its format
+	// fits, or Open fails before anything is attached.
+	Fields []readable.Spec
 	// Note receives what the user should know while the program opens
 	// (headers of another release, tables printed as raw bytes), in order.
 	Note func(string)
@@ -66,6 +72,7 @@ type Runner struct {
 	opts     Options
 	sess     *session.Session
 	decoders map[string]*layout.Decoder
+	readable *readable.Formatter
 	maps     *tables.Set
 	clock    kernel.WallClock
 	printk   bool
@@ -83,6 +90,7 @@ func Open(backends backend.Set, opts Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	var decoders map[string]*layout.Decoder
 	s, err := session.Open(backends, session.Spec{
 		Name:         opts.Name,
 		Source:       opts.Source,
@@ -97,6 +105,15 @@ func Open(backends backend.Set, opts Options) (*Runner, error) {
 		KernelSource: opts.KernelSource,
 		ProbeLimit:   opts.ProbeLimit,
 		AnyHeaders:   true, // with a note
+		BeforeAttach: func(s *session.Session) error {
+			// What cannot be decoded or formatted is refused before
+			// anything is attached.
+			var err error
+			if decoders, err = tableDecoders(s, s.RingTables(), opts.Source, note); err != nil {
+				return err
+			}
+			return checkFields(opts.Fields, decoders, append(s.PerfTables(), s.RingTables()...), s.RingTables())
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -107,7 +124,7 @@ func Open(backends backend.Set, opts Options) (*Runner, error) {
 	for _, p := range s.Patterns() {
 		note(p.String())
 	}
-	r := &Runner{opts: opts, sess: s, printk: printk}
+	r := &Runner{opts: opts, sess: s, printk: printk, decoders: decoders}
 	if err := r.prepare(note); err != nil {
 		r.Close()
 		return nil, err
@@ -115,13 +132,10 @@ func Open(backends backend.Set, opts Options) (*Runner, error) {
 	return r, nil
 }
 
-// prepare builds what reads the opened program's outputs: the perf
-// tables' decoders, the maps, the clock.
+// prepare builds what reads the opened program's maps, the clock and
+// the formats of --field.
 func (r *Runner) prepare(note func(string)) error {
 	var err error
-	if r.decoders, err = tableDecoders(r.sess, r.opts.Source, note); err != nil {
-		return err
-	}
 	cfg := r.opts.Maps
 	cfg.Source = r.opts.Source
 	if r.maps, err = tables.Open(r.sess.Maps(), cfg); err != nil {
@@ -136,29 +150,79 @@ func (r *Runner) prepare(note func(string)) error {
 	if r.opts.Interval > 0 && r.maps.Len() == 0 {
 		return fmt.Errorf("-i %v: %s has no data maps to print every interval", r.opts.Interval, r.opts.Name)
 	}
-	r.clock, err = kernel.NewWallClock()
+	if r.clock, err = kernel.NewWallClock(); err != nil {
+		return err
+	}
+	r.readable, err = readable.NewFormatter(r.clock, r.opts.Fields)
 	return err
 }
 
-// tableDecoders builds a decoder for each perf table the session reads:
-// from the struct libbcc recorded for it and its declaration in source,
-// or raw bytes when libbcc recorded none.
+// Readable formats the members named by Options.Fields.
+func (r *Runner) Readable() *readable.Formatter { return r.readable }
+
+// checkFields refuses a --field whose member no table has, or whose
+// format does not fit the member's type in one of the tables that have
+// it.
+func checkFields(specs []readable.Spec, decoders map[string]*layout.Decoder, tables, rings []string) error {
+	seen := map[string]bool{}
+	for _, spec := range specs {
+		what := "--field " + spec.Member + "=" + string(spec.Format)
+		if seen[spec.Member] {
+			return fmt.Errorf("%s: member %s is given a format twice", what, spec.Member)
+		}
+		seen[spec.Member] = true
+		found := false
+		var members []string
+		for _, table := range tables {
+			for _, f := range decoders[table].Fields {
+				members = append(members, table+"."+f.Name)
+				if f.Name != spec.Member {
+					continue
+				}
+				found = true
+				if err := readable.Check(spec.Format, f); err != nil {
+					kind := "perf table"
+					if slices.Contains(rings, table) {
+						kind = "ring buffer"
+					}
+					return fmt.Errorf("%s: %s %s: %w", what, kind, table, err)
+				}
+			}
+		}
+		if !found {
+			if len(members) == 0 {
+				return fmt.Errorf("%s: the program has no perf table or ring buffer whose members it could format", what)
+			}
+			return fmt.Errorf("%s: no table has a member %s (members: %s)", what, spec.Member, strings.Join(members, ", "))
+		}
+	}
+	return nil
+}
+
+// tableDecoders builds a decoder for each perf table and ring buffer the
+// session reads: from the struct libbcc recorded for it and its
+// declaration in source, or raw bytes when libbcc recorded none.
 func tableDecoders(s interface {
 	PerfTables() []string
 	PerfFields(string) []string
-}, source string, note func(string)) (map[string]*layout.Decoder, error) {
+}, rings []string, source string, note func(string)) (map[string]*layout.Decoder, error) {
 	decoders := map[string]*layout.Decoder{}
-	for _, table := range s.PerfTables() {
+	for i, table := range append(s.PerfTables(), rings...) {
+		what, submit := "perf table", "perf_submit"
+		if i >= len(s.PerfTables()) {
+			what, submit = "ring buffer", "ringbuf_output or ringbuf_reserve"
+		}
 		fields := s.PerfFields(table)
 		if len(fields) == 0 {
-			// libbcc records only structs passed to perf_submit.
-			note(fmt.Sprintf("perf table %s: no struct recorded for it (perf_submit of a non-struct, or never submitted to): printing its records as hex bytes", table))
+			// libbcc records only structs passed to perf_submit,
+			// ringbuf_output and ringbuf_reserve.
+			note(fmt.Sprintf("%s %s: no struct recorded for it (%s of a non-struct, or never submitted to): printing its records as hex bytes", what, table, submit))
 			decoders[table] = layout.RawDecoder()
 			continue
 		}
 		d, err := layout.SourceDecoder(source, fields)
 		if err != nil {
-			return nil, fmt.Errorf("perf table %s: %w", table, err)
+			return nil, fmt.Errorf("%s %s: %w", what, table, err)
 		}
 		d.Trailing = layout.SubmitsSkb(source, table)
 		decoders[table] = d
@@ -166,8 +230,17 @@ func tableDecoders(s interface {
 	return decoders, nil
 }
 
-// Tables names the perf tables read, in the session's order.
-func (r *Runner) Tables() []string { return r.sess.PerfTables() }
+// tableKind says what a table is, for messages.
+func (r *Runner) tableKind(table string) string {
+	if slices.Contains(r.sess.RingTables(), table) {
+		return "ring buffer"
+	}
+	return "perf table"
+}
+
+// Tables names the perf tables and ring buffers read, in the session's
+// order.
+func (r *Runner) Tables() []string { return append(r.sess.PerfTables(), r.sess.RingTables()...) }
 
 // Headers says which kernel headers the program was compiled against.
 func (r *Runner) Headers() headers.Tree { return r.sess.Headers() }
@@ -250,6 +323,9 @@ type Stats struct {
 	Prints      uint64 // reads of the maps handed to Output.Maps
 	Lost        uint64
 	LossesExact bool // see session.Session.LossesExact
+	// Rings is how full each ring buffer came to be: the kernel counts
+	// no drops in them.
+	Rings []session.RingStat
 }
 
 // Run reads the program's outputs until ctx is done, the duration has
@@ -274,6 +350,7 @@ func (r *Runner) Run(ctx context.Context, out Output) (Stats, error) {
 		run.printMaps(time.Now(), true)
 	}
 	run.st.LossesExact = r.sess.LossesExact()
+	run.st.Rings = r.sess.RingStats()
 	return run.st, errors.Join(run.err, runErr)
 }
 
@@ -348,7 +425,7 @@ func (run *running) handler() session.Handler {
 			d := run.r.decoders[table]
 			vals, err := d.Decode(data)
 			if err != nil {
-				run.fail(fmt.Errorf("perf table %s: %w", table, err))
+				run.fail(fmt.Errorf("%s %s: %w", run.r.tableKind(table), table, err))
 				return
 			}
 			run.r.stacks.record(table, d.Fields, vals)

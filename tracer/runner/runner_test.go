@@ -41,7 +41,7 @@ func TestTableDecoders(t *testing.T) {
 		"events": {"pid#u32", "comm#char[16]"},
 		"raw":    nil,
 		"skbs":   {"pid#u32", "comm#char[16]"},
-	}, decodersSource, func(s string) { notes = append(notes, s) })
+	}, nil, decodersSource, func(s string) { notes = append(notes, s) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestTableDecoders(t *testing.T) {
 // A struct the source declares differently from libbcc's description is
 // an error naming the table.
 func TestTableDecodersRefuseMismatch(t *testing.T) {
-	_, err := tableDecoders(fakeTables{"events": {"pid#u64"}}, decodersSource, nil)
+	_, err := tableDecoders(fakeTables{"events": {"pid#u64"}}, nil, decodersSource, nil)
 	if err == nil || !strings.HasPrefix(err.Error(), "perf table events: ") {
 		t.Fatalf("got %v, want an error about perf table events", err)
 	}

@@ -18,11 +18,14 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/evtrace/evtrace/tracer/backend"
 	"github.com/evtrace/evtrace/tracer/conventions"
 	"github.com/evtrace/evtrace/tracer/headers"
 	"github.com/evtrace/evtrace/tracer/kernel"
 	"github.com/evtrace/evtrace/tracer/perf"
+	"github.com/evtrace/evtrace/tracer/ringbuf"
 	"github.com/evtrace/evtrace/tracer/tracepipe"
 )
 
@@ -66,7 +69,8 @@ type Spec struct {
 	// by bcc's conventions (kprobe__FUNC, tracepoint__CAT__EVENT, ...; see
 	// ProbeForFunction), as bcc's BPF(text=...) does.
 	AutoAttach bool
-	// AutoPerf reads every table that the program submits perf events to.
+	// AutoPerf reads every table that the program submits perf events to,
+	// and every ring buffer (BPF_RINGBUF_OUTPUT) it has.
 	AutoPerf bool
 
 	// Backend compiles and loads the program; "" is backend.Auto.
@@ -77,6 +81,12 @@ type Spec struct {
 	// (probes/evtrace.h), so the ELF backend can compile it too.
 	Dialect bool
 
+	// BeforeAttach, when set, is called once the program is loaded and
+	// its outputs are open, before any probe is attached: an error there
+	// (a table that cannot be decoded, say) ends Open with nothing
+	// attached.
+	BeforeAttach func(*Session) error
+
 	// AnyHeaders allows, when the running kernel's headers are missing,
 	// those of another release: for programs whose struct reads do not
 	// depend on the headers' layouts (BTF offsets, tracepoint arguments).
@@ -86,8 +96,8 @@ type Spec struct {
 // Handler receives what a Session reads. Functions may be nil. They are
 // called from the goroutine that called Run, one at a time.
 type Handler struct {
-	// Sample is one perf buffer record of the named table. data is only
-	// valid during the call.
+	// Sample is one record of the named perf table or ring buffer. data
+	// is only valid during the call.
 	Sample func(table string, data []byte)
 	// Trace is one trace_pipe line.
 	Trace func(tracepipe.Line)
@@ -108,6 +118,7 @@ type Session struct {
 	prog    backend.Program
 	report  backend.Report
 	readers []*perf.Reader
+	rings   []*ringbuf.Reader
 	pipe    *tracepipe.Pipe
 
 	probes   []backend.Probe // attached
@@ -167,11 +178,19 @@ func Open(backends backend.Set, spec Spec) (*Session, error) {
 		s.Close()
 		return nil, err
 	}
-	if err := s.attach(); err != nil {
+	// The outputs open before the probes attach: no event is missed, and
+	// BeforeAttach sees them.
+	if err := s.openPerfTables(); err != nil {
 		s.Close()
 		return nil, err
 	}
-	if err := s.openPerfTables(); err != nil {
+	if spec.BeforeAttach != nil {
+		if err := spec.BeforeAttach(s); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	if err := s.attach(); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -266,6 +285,18 @@ func (s *Session) openPerfTables() error {
 			return err
 		}
 	}
+	if s.spec.AutoPerf {
+		for _, m := range s.prog.Maps() {
+			if m.Type != unix.BPF_MAP_TYPE_RINGBUF {
+				continue
+			}
+			r, err := ringbuf.Open(m.Name, m.FD)
+			if err != nil {
+				return err
+			}
+			s.rings = append(s.rings, r)
+		}
+	}
 	return nil
 }
 
@@ -338,8 +369,37 @@ func (s *Session) PerfTables() []string {
 	return names
 }
 
+// RingTables returns the names of the ring buffers the session reads.
+func (s *Session) RingTables() []string {
+	names := make([]string, len(s.rings))
+	for i, r := range s.rings {
+		names[i] = r.Table()
+	}
+	return names
+}
+
+// RingStat is what a ring buffer's reader knows of its fill: the kernel
+// counts no drops in a ring buffer (a full ring fails the program's
+// ringbuf_output or ringbuf_reserve, which only the program sees).
+type RingStat struct {
+	Table string
+	Size  int // bytes
+	Peak  int // most bytes seen waiting in the ring when the reader woke
+}
+
+// RingStats returns each ring buffer's RingStat, after Run.
+func (s *Session) RingStats() []RingStat {
+	stats := make([]RingStat, len(s.rings))
+	for i, r := range s.rings {
+		stats[i] = RingStat{Table: r.Table(), Size: r.Size(), Peak: r.Peak()}
+	}
+	return stats
+}
+
 // PerfFields returns libbcc's description of the struct submitted to a
-// perf table ("name#type" per field); see NewDecoder.
+// perf table or a ring buffer ("name#type" per field: libbcc records the
+// struct passed to perf_submit, ringbuf_output and ringbuf_reserve); see
+// NewDecoder.
 func (s *Session) PerfFields(table string) []string { return s.prog.PerfFields(table) }
 
 func hasProgram(probes []backend.Probe, program string) bool {
@@ -472,10 +532,21 @@ func (s *Session) endRun() {
 	close(s.runDone)
 }
 
-// reading is Run's reader goroutines, one per perf ring and one for the
-// trace pipe, and the channels they hand over what they read through.
+// batch is what a table's reader hands over: a perf.Batch or a
+// ringbuf.Batch.
+type batch interface {
+	Table() string
+	Lost() uint64
+	Each(func([]byte))
+	Release()
+}
+
+// reading is Run's reader goroutines, one per perf table, one per ring
+// buffer and one for the trace pipe, and the channels they hand over what
+// they read through.
 type reading struct {
 	batches chan *perf.Batch
+	rings   chan *ringbuf.Batch
 	lines   chan []tracepipe.Line
 	errs    chan error    // a reader's error ends Run
 	stop    chan struct{} // closed to stop the trace pipe's reader
@@ -486,8 +557,9 @@ type reading struct {
 func (s *Session) startReading() *reading {
 	in := &reading{
 		batches: make(chan *perf.Batch, 2*len(s.readers)),
+		rings:   make(chan *ringbuf.Batch, 2*len(s.rings)),
 		lines:   make(chan []tracepipe.Line, 16),
-		errs:    make(chan error, len(s.readers)+1),
+		errs:    make(chan error, len(s.readers)+len(s.rings)+1),
 		stop:    make(chan struct{}),
 	}
 	for _, r := range s.readers {
@@ -495,6 +567,15 @@ func (s *Session) startReading() *reading {
 		go func() {
 			defer in.wg.Done()
 			if err := r.Run(in.batches); err != nil {
+				in.errs <- err
+			}
+		}()
+	}
+	for _, r := range s.rings {
+		in.wg.Add(1)
+		go func() {
+			defer in.wg.Done()
+			if err := r.Run(in.rings); err != nil {
 				in.errs <- err
 			}
 		}()
@@ -517,6 +598,9 @@ func (s *Session) startReading() *reading {
 func (s *Session) stopReading(in *reading) {
 	close(in.stop)
 	for _, r := range s.readers {
+		r.Interrupt()
+	}
+	for _, r := range s.rings {
 		r.Interrupt()
 	}
 	if s.pipe != nil {
@@ -544,6 +628,9 @@ func (d *dispatch) loop(ctx context.Context) error {
 		case b := <-d.in.batches:
 			d.batch(b)
 			d.flush()
+		case b := <-d.in.rings:
+			d.batch(b)
+			d.flush()
 		case ls := <-d.in.lines:
 			d.traceLines(ls)
 			d.flush()
@@ -553,13 +640,13 @@ func (d *dispatch) loop(ctx context.Context) error {
 
 // flush calls h.Flush when nothing read is waiting to be handed over.
 func (d *dispatch) flush() {
-	if d.h.Flush != nil && len(d.in.batches) == 0 && len(d.in.lines) == 0 {
+	if d.h.Flush != nil && len(d.in.batches) == 0 && len(d.in.rings) == 0 && len(d.in.lines) == 0 {
 		d.h.Flush()
 	}
 }
 
-// batch hands over a perf ring's batch: its losses, then its records.
-func (d *dispatch) batch(b *perf.Batch) {
+// batch hands over a table's batch: its losses, then its records.
+func (d *dispatch) batch(b batch) {
 	if b.Lost() > 0 && d.h.Lost != nil {
 		d.h.Lost(b.Table(), b.Lost())
 	}
@@ -602,19 +689,28 @@ func (d *dispatch) drain() {
 	for len(d.in.batches) > 0 {
 		d.batch(<-d.in.batches)
 	}
+	for len(d.in.rings) > 0 {
+		d.batch(<-d.in.rings)
+	}
 	for len(d.in.lines) > 0 {
 		d.traceLines(<-d.in.lines)
 	}
 }
 
-// finishRings hands over what is still in the perf rings, reports the
+// finishRings hands over what is still in the ring buffers and the perf
+// rings, reports the
 // drops the kernel counted but had not reported, records whether those
 // counts are exact (LossesExact), and returns the first error.
 func (d *dispatch) finishRings() error {
 	var first error
 	exact := true
+	for _, r := range d.s.rings {
+		if err := r.Finish(func(b *ringbuf.Batch) { d.batch(b) }); err != nil && first == nil {
+			first = err
+		}
+	}
 	for _, r := range d.s.readers {
-		unreported, ok, err := r.Finish(d.batch)
+		unreported, ok, err := r.Finish(func(b *perf.Batch) { d.batch(b) })
 		if err != nil && first == nil {
 			first = err
 		}
@@ -668,6 +764,9 @@ func (s *Session) Close() error {
 	}
 	for _, r := range s.readers {
 		r.Interrupt()
+		r.Close()
+	}
+	for _, r := range s.rings {
 		r.Close()
 	}
 	if s.pipe != nil {
