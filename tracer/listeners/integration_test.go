@@ -250,7 +250,7 @@ func TestListenersChurn(t *testing.T) {
 	c := startHelper(t, nsB)
 	c.do("listen c1 4 0.0.0.0 7100 1")
 	c.do("listen c2 6 :: 7101 1")
-	c.kill()         // process exit closes both
+	c.kill() // process exit closes both
 	time.Sleep(700 * time.Millisecond)
 	cancel()
 	if err := <-errc; err != nil {
