@@ -311,3 +311,77 @@ func TestListenersChurn(t *testing.T) {
 		t.Errorf("this namespace, the helper's sockets: evtrace %v, ss %v (want 1)", gotHost, wantHost)
 	}
 }
+
+// TestListenersResync: a perf ring of one page cannot hold a burst of
+// listen()/close() pairs; the kernel drops events, the Watcher reads the
+// set again (a resync), and the set it ends with still equals ss's for
+// the helper's sockets.
+func TestListenersResync(t *testing.T) {
+	testenv.RequireBPF(t)
+	testenv.RequireBTF(t)
+	h := startHelper(t, "")
+	w, err := Open(realbackends.Set(), Config{Listen: listen.Config{PerfPages: 1}})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer w.Close()
+	set := map[uint64]Socket{}
+	resyncs := 0
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	snapDone := make(chan struct{})
+	go func() {
+		errc <- w.Run(ctx, Handler{
+			Snapshot: func(s Snapshot) {
+				for _, so := range s.Sockets {
+					set[so.Inode] = so
+				}
+				close(snapDone)
+			},
+			Change: func(c Change) {
+				switch c.Kind {
+				case Resync:
+					resyncs++
+				case Listen, Backlog:
+					set[c.Socket.Inode] = c.Socket
+				case Close:
+					delete(set, c.Socket.Inode)
+				}
+			},
+		})
+	}()
+	<-snapDone
+	h.do("listen k1 4 127.0.0.1 0 3")
+	h.do("churn 3000")
+	h.do("listen k2 6 ::1 0 3")
+	time.Sleep(700 * time.Millisecond)
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	st := w.Stats()
+	t.Logf("stats %+v", st)
+	if st.Lost == 0 {
+		t.Fatalf("no events lost with a one-page ring: the resync was not exercised")
+	}
+	if st.Resyncs == 0 || resyncs == 0 {
+		t.Errorf("%d events lost but no resync reported", st.Lost)
+	}
+	pid := strconv.Itoa(int(h.pid()))
+	var want, got []string
+	for ino, l := range ssListeners(t, "") {
+		if l.pids == pid {
+			want = append(want, fmt.Sprint(ino, l))
+		}
+	}
+	for ino, s := range set {
+		if l := fromSocket(s); l.pids == pid {
+			got = append(got, fmt.Sprint(ino, l))
+		}
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(want, got) || len(want) != 2 {
+		t.Errorf("after the resync: evtrace %v, ss %v (want 2)", got, want)
+	}
+}

@@ -29,6 +29,12 @@ for line in sys.stdin:
     elif c == "shutdown":
         socks[a[1]].shutdown(socket.SHUT_RD)
         print("ok", flush=True)
+    elif c == "churn":  # churn N: N listen()+close() pairs, as fast as it can
+        for _ in range(int(a[1])):
+            s = socket.socket()
+            s.listen(1)
+            s.close()
+        print("ok", flush=True)
     elif c == "fork":  # a child that holds every socket until killed
         pid = os.fork()
         if pid == 0:
