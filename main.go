@@ -207,7 +207,7 @@ Examples:
 			}
 			return cli.ShowAppHelp(c)
 		},
-		Commands: []*cli.Command{listenCommand(), runCommand(), tutorialCommand(), compileCommand(), cacheCommand(), versionCommand()},
+		Commands: []*cli.Command{listenCommand(), listenersCommand(), runCommand(), tutorialCommand(), compileCommand(), cacheCommand(), versionCommand()},
 	}
 }
 

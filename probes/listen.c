@@ -24,6 +24,11 @@
 //                        random token for each run).
 //   FILTER_PID  N        only calls made by process N (its TGID).
 //   FILTER_NETNS N       only sockets of the network namespace with inode N.
+//   EVTRACE_TRACK_CLOSE  also report, as kind LISTEN_EVENT_CLOSE, every TCP
+//                        socket that stops listening (close, exit,
+//                        shutdown): sock:inet_sock_set_state from
+//                        TCP_LISTEN, attached whatever the strategy (evtrace
+//                        listeners). FILTER_PID does not apply to them.
 //
 // and how the probe attaches (one of):
 //
@@ -109,10 +114,13 @@
 #define EVTRACE_SOCK_STREAM 1
 #define EVTRACE_EINVAL 22
 
+#define LISTEN_EVENT_LISTEN 0
+#define LISTEN_EVENT_CLOSE 1
+
 // struct listen_event is decoded by tracer/listen (event.go, eventLayout):
 // the asserts below pin its layout, and a Go test checks them against
 // eventLayout, so neither side can drift alone.
-// Fields are ordered so that the layout has no hidden padding (64 bytes).
+// Fields are ordered so that the layout has no hidden padding (80 bytes).
 struct listen_event {
 	u64 ts_ns;     // bpf_ktime_get_ns(): CLOCK_MONOTONIC
 	u32 pid;       // process id (TGID)
@@ -124,6 +132,9 @@ struct listen_event {
 	u8 laddr[16];  // local address: 4 bytes for IPv4, 16 for IPv6
 	char comm[TASK_COMM_LEN];
 	s32 ret;       // inet_listen's result (kretprobe, tracepoint)
+	u64 ino;       // inode of the socket, as /proc/PID/fd and sock_diag show it (0: unknown)
+	u32 kind;      // LISTEN_EVENT_LISTEN, or LISTEN_EVENT_CLOSE (EVTRACE_TRACK_CLOSE)
+	u32 max_backlog; // sk_max_ack_backlog once set (BTF offsets, strategies that see the return); 0: unknown
 };
 _Static_assert(__builtin_offsetof(struct listen_event, ts_ns) == 0, "listen_event layout");
 _Static_assert(__builtin_offsetof(struct listen_event, pid) == 8, "listen_event layout");
@@ -135,7 +146,10 @@ _Static_assert(__builtin_offsetof(struct listen_event, lport) == 26, "listen_eve
 _Static_assert(__builtin_offsetof(struct listen_event, laddr) == 28, "listen_event layout");
 _Static_assert(__builtin_offsetof(struct listen_event, comm) == 44, "listen_event layout");
 _Static_assert(__builtin_offsetof(struct listen_event, ret) == 60, "listen_event layout");
-_Static_assert(sizeof(struct listen_event) == 64, "listen_event layout");
+_Static_assert(__builtin_offsetof(struct listen_event, ino) == 64, "listen_event layout");
+_Static_assert(__builtin_offsetof(struct listen_event, kind) == 72, "listen_event layout");
+_Static_assert(__builtin_offsetof(struct listen_event, max_backlog) == 76, "listen_event layout");
+_Static_assert(sizeof(struct listen_event) == 80, "listen_event layout");
 
 #ifdef EVTRACE_MODE_PERF
 EVTRACE_PERF_OUTPUT(listen_events);
@@ -203,9 +217,30 @@ static __always_inline u32 sock_netns(void *sk)
 	return netns;
 }
 
-// fill_from_sock completes ev from the socket: family, port, address.
+// sock_ino is the inode number of the socket that owns sk (sock_i_ino):
+// struct socket is the first member of struct socket_alloc, whose
+// vfs_inode follows it. 0 for a socket without a file (a kernel socket).
+static __always_inline u64 sock_ino(void *sk)
+{
+	void *sock = NULL;
+	unsigned long ino = 0;
+#if defined(EVTRACE_OFFSETS_BTF) ? defined(OFF_SOCK_SOCKET) && defined(OFF_SOCKET_INO) : 1
+	READ_MEMBER(sock, sk, struct sock, sk_socket, OFF_SOCK_SOCKET);
+	if (sock)
+		READ_MEMBER(ino, sock, struct socket_alloc, vfs_inode.i_ino, OFF_SOCKET_INO);
+#endif
+	return ino;
+}
+
+// fill_from_sock completes ev from the socket: family, port, address,
+// inode, and the backlog the kernel keeps.
 static __always_inline void fill_from_sock(struct listen_event *ev, void *sk)
 {
+	ev->ino = sock_ino(sk);
+#if defined(EVTRACE_OFFSETS_BTF) && defined(OFF_SOCK_MAX_ACK_BACKLOG)
+	READ_MEMBER(ev->max_backlog, sk, struct sock, sk_max_ack_backlog, OFF_SOCK_MAX_ACK_BACKLOG);
+#endif
+
 	u16 family = 0, sport = 0;
 	READ_MEMBER(family, sk, struct sock, __sk_common.skc_family, OFF_SOCK_FAMILY);
 	// inet_sock starts with struct sock: the cast is what inet_sk() does.
@@ -280,6 +315,41 @@ static __always_inline int report_socket(void *ctx, struct listen_event *ev,
 	fill_from_sock(ev, sk);
 	return emit(ctx, ev);
 }
+
+#ifdef EVTRACE_TRACK_CLOSE
+// report_close sends a LISTEN_EVENT_CLOSE for a TCP socket leaving
+// TCP_LISTEN (to TCP_CLOSE: close, exit, shutdown(SHUT_RD), tcp_abort).
+// The socket is still attached to its file here (sock_orphan comes later).
+static __always_inline int report_close(void *ctx, void *sk, u16 family, u16 sport,
+					 const u8 *saddr, const u8 *saddr_v6)
+{
+	struct listen_event ev = {};
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	ev.pid = pid_tgid >> 32;
+	ev.tid = (u32)pid_tgid;
+	ev.kind = LISTEN_EVENT_CLOSE;
+	ev.family = family;
+	ev.lport = sport;
+	if (family == EVTRACE_AF_INET)
+		__builtin_memcpy(ev.laddr, saddr, 4);
+	else
+		__builtin_memcpy(ev.laddr, saddr_v6, 16);
+	ev.netns = sock_netns(sk);
+	ev.ino = sock_ino(sk);
+	return emit(ctx, &ev);
+}
+#endif
+
+#if defined(EVTRACE_TRACK_CLOSE) && !defined(EVTRACE_ATTACH_TRACEPOINT)
+// The other strategies attach this tracepoint for the closes alone.
+EVTRACE_TRACEPOINT(sock, inet_sock_set_state)
+{
+	if (args->oldstate != EVTRACE_TCP_LISTEN || args->protocol != EVTRACE_IPPROTO_TCP)
+		return 0;
+	return report_close(args, (void *)args->skaddr, args->family, args->sport,
+			    args->saddr, args->saddr_v6);
+}
+#endif
 
 #if defined(EVTRACE_ATTACH_KPROBE)
 
@@ -405,6 +475,11 @@ static __always_inline void *tcp_socket_of_fd(int fd)
 // socket that was never bound gets its port: the port is read at exit.
 EVTRACE_TRACEPOINT(sock, inet_sock_set_state)
 {
+#ifdef EVTRACE_TRACK_CLOSE
+	if (args->oldstate == EVTRACE_TCP_LISTEN && args->protocol == EVTRACE_IPPROTO_TCP)
+		return report_close(args, (void *)args->skaddr, args->family, args->sport,
+				    args->saddr, args->saddr_v6);
+#endif
 	if (args->newstate != EVTRACE_TCP_LISTEN || args->protocol != EVTRACE_IPPROTO_TCP)
 		return 0;
 	u32 tid = (u32)bpf_get_current_pid_tgid();
@@ -456,6 +531,10 @@ EVTRACE_TRACEPOINT(syscalls, sys_exit_listen)
 	READ_MEMBER(sport, (void *)s.sk, struct inet_sock, inet_sport, OFF_INET_SPORT);
 	ev.lport = sport ? ntohs(sport) : s.sport;
 	ev.netns = sock_netns((void *)s.sk);
+	ev.ino = sock_ino((void *)s.sk);
+#if defined(EVTRACE_OFFSETS_BTF) && defined(OFF_SOCK_MAX_ACK_BACKLOG)
+	READ_MEMBER(ev.max_backlog, (void *)s.sk, struct sock, sk_max_ack_backlog, OFF_SOCK_MAX_ACK_BACKLOG);
+#endif
 	return emit(args, &ev);
 }
 

@@ -40,13 +40,24 @@ func TestListenCompilesEverywhere(t *testing.T) {
 	cache := elfobj.Cache{Dir: testenv.TrustedTempDir(t)}
 	for _, mode := range []Mode{ModePerf, ModeDebug} {
 		for _, strategy := range []Strategy{StrategyKprobe, StrategyKretprobe, StrategyTracepoint, StrategyFentry} {
-			for _, offsets := range []OffsetSource{OffsetsBTF, OffsetsHeaders} {
-				t.Run(fmt.Sprintf("%s/%s/%s", mode, strategy, offsets), func(t *testing.T) {
+			for _, v := range []struct {
+				offsets    OffsetSource
+				trackClose bool // evtrace listeners' probe
+			}{{OffsetsBTF, false}, {OffsetsHeaders, false}, {OffsetsBTF, true}, {OffsetsHeaders, true}} {
+				offsets := v.offsets
+				if v.trackClose && mode == ModeDebug {
+					continue
+				}
+				name := fmt.Sprintf("%s/%s/%s", mode, strategy, offsets)
+				if v.trackClose {
+					name += "/close"
+				}
+				t.Run(name, func(t *testing.T) {
 					plan := Plan{Strategy: strategy, Offsets: offsets}
 					if offsets == OffsetsBTF {
 						plan.OffsetValues = btf
 					}
-					spec, err := SessionSpec(Config{Mode: mode, DebugToken: "evtrace-test"}, plan)
+					spec, err := SessionSpec(Config{Mode: mode, DebugToken: "evtrace-test", TrackClose: v.trackClose}, plan)
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -56,6 +56,10 @@ type Config struct {
 	PerfWakeup   int            // see session.Spec.PerfWakeup
 	Backend      backend.Choice // see session.Spec.Backend
 	CacheDir     string         // see session.Spec.CacheDir
+	// TrackClose also reports sockets that stop listening (Event.Kind
+	// KindClose), through sock:inet_sock_set_state whatever the strategy;
+	// PID does not filter them. Perf mode only.
+	TrackClose bool
 	// DebugToken starts every line the probe prints in debug mode (see
 	// session.Spec.TraceToken); "": a new one from session.NewTraceToken.
 	DebugToken string
@@ -65,7 +69,7 @@ type Config struct {
 const (
 	eventsTable = "listen_events"
 	// EventSize is the size of struct listen_event (eventLayout).
-	EventSize = 64
+	EventSize = 80
 )
 
 // Plan is what MakePlan decided for a Config on this kernel.
@@ -154,6 +158,12 @@ func SessionSpec(cfg Config, plan Plan) (session.Spec, error) {
 	if cfg.PID != 0 {
 		defs = append(defs, probes.Define{Name: "FILTER_PID", Value: strconv.FormatUint(uint64(cfg.PID), 10)})
 	}
+	if cfg.TrackClose {
+		if cfg.Mode == ModeDebug {
+			return session.Spec{}, errors.New("listen: closes are reported in perf mode only")
+		}
+		defs = append(defs, probes.Define{Name: "EVTRACE_TRACK_CLOSE", Value: "1"})
+	}
 	if cfg.NetNS != 0 {
 		defs = append(defs, probes.Define{Name: "FILTER_NETNS", Value: strconv.FormatUint(uint64(cfg.NetNS), 10)})
 	}
@@ -164,7 +174,7 @@ func SessionSpec(cfg Config, plan Plan) (session.Spec, error) {
 	spec := session.Spec{
 		Name:         "listen.c",
 		Source:       text,
-		Probes:       probesFor(plan.Strategy),
+		Probes:       probesFor(plan.Strategy, cfg.TrackClose),
 		KernelSource: cfg.KernelSource,
 		PerfPages:    cfg.PerfPages,
 		PerfWakeup:   cfg.PerfWakeup,
@@ -183,20 +193,40 @@ func SessionSpec(cfg Config, plan Plan) (session.Spec, error) {
 	return spec, nil
 }
 
-// Event is one listen() call, as the perf mode reports it.
+// Kind says what an event reports.
+type Kind uint32
+
+const (
+	// KindListen: a listen() call (the only kind without TrackClose).
+	KindListen Kind = 0
+	// KindClose: a TCP socket left TCP_LISTEN (closed, its last owner
+	// exited, shut down for reading); PID and Comm are the task that did it.
+	KindClose Kind = 1
+)
+
+// Event is one listen() call, as the perf mode reports it, or with
+// TrackClose a socket that stopped listening.
 type Event struct {
-	Time    time.Time  // wall clock, from the kernel's monotonic timestamp
-	PID     uint32     // process id
-	TID     uint32     // thread id
-	Comm    string     // task name
-	NetNS   uint32     // network namespace inode, as in /proc/PID/ns/net
-	Family  uint16     // AF_INET or AF_INET6
-	Backlog int32      // as passed to listen()
-	Addr    netip.Addr // local address; unspecified (0.0.0.0, ::) for a wildcard bind
-	Port    uint16     // local port, host byte order; 0 if not bound yet
-	Mono    time.Duration
-	Ret     int32 // inet_listen's result, when HasRet
-	HasRet  bool  // the strategy sees the return (kretprobe, tracepoint)
+	Kind Kind
+	// Inode is the socket's inode number, as /proc/PID/fd ("socket:[N]")
+	// and sock_diag show it; 0 when the probe could not read it.
+	Inode uint64
+	// MaxBacklog is the backlog the kernel keeps for the socket (listen()'s
+	// capped at net.core.somaxconn), as sock_diag reports it; 0: unknown
+	// (headers offsets, or the kprobe strategy, which runs too early).
+	MaxBacklog uint32
+	Time       time.Time  // wall clock, from the kernel's monotonic timestamp
+	PID        uint32     // process id
+	TID        uint32     // thread id
+	Comm       string     // task name
+	NetNS      uint32     // network namespace inode, as in /proc/PID/ns/net
+	Family     uint16     // AF_INET or AF_INET6
+	Backlog    int32      // as passed to listen()
+	Addr       netip.Addr // local address; unspecified (0.0.0.0, ::) for a wildcard bind
+	Port       uint16     // local port, host byte order; 0 if not bound yet
+	Mono       time.Duration
+	Ret        int32 // inet_listen's result, when HasRet
+	HasRet     bool  // the strategy sees the return (kretprobe, tracepoint)
 }
 
 // Address families as the kernel numbers them.
@@ -226,14 +256,17 @@ func DecodeEvent(b []byte) (Event, error) {
 	ne := binary.NativeEndian
 	l := &eventLayout
 	e := Event{
-		Mono:    time.Duration(ne.Uint64(l.TsNs.of(b))),
-		PID:     ne.Uint32(l.Pid.of(b)),
-		TID:     ne.Uint32(l.Tid.of(b)),
-		NetNS:   ne.Uint32(l.Netns.of(b)),
-		Backlog: int32(ne.Uint32(l.Backlog.of(b))),
-		Family:  ne.Uint16(l.Family.of(b)),
-		Port:    ne.Uint16(l.Lport.of(b)),
-		Ret:     int32(ne.Uint32(l.Ret.of(b))),
+		Mono:       time.Duration(ne.Uint64(l.TsNs.of(b))),
+		PID:        ne.Uint32(l.Pid.of(b)),
+		TID:        ne.Uint32(l.Tid.of(b)),
+		NetNS:      ne.Uint32(l.Netns.of(b)),
+		Backlog:    int32(ne.Uint32(l.Backlog.of(b))),
+		Family:     ne.Uint16(l.Family.of(b)),
+		Port:       ne.Uint16(l.Lport.of(b)),
+		Ret:        int32(ne.Uint32(l.Ret.of(b))),
+		Inode:      ne.Uint64(l.Ino.of(b)),
+		Kind:       Kind(ne.Uint32(l.Kind.of(b))),
+		MaxBacklog: ne.Uint32(l.MaxBacklog.of(b)),
 	}
 	addr := l.Laddr.of(b)
 	switch e.Family {
@@ -356,7 +389,7 @@ func (t *Tracer) Run(ctx context.Context, h Handler) error {
 				return
 			}
 			e.Time = t.clock.Wall(e.Mono)
-			e.HasRet = t.plan.Strategy.ReportsReturn()
+			e.HasRet = t.plan.Strategy.ReportsReturn() && e.Kind == KindListen
 			if !e.HasRet {
 				e.Ret = 0
 			}

@@ -45,18 +45,18 @@ func TestMemberOffset(t *testing.T) {
 		"__sk_common.skc_daddr":     0,
 		"__sk_common.skc_net.net":   48, // through a typedef
 	} {
-		got, err := memberOffset(sock, path)
+		got, _, err := memberOffset(sock, path)
 		if err != nil || got != want {
 			t.Errorf("%s: %d, %v; want %d", path, got, err, want)
 		}
 	}
-	if _, err := memberOffset(sock, "__sk_common.skc_nope"); !errors.Is(err, errNoMember) {
+	if _, _, err := memberOffset(sock, "__sk_common.skc_nope"); !errors.Is(err, errNoMember) {
 		t.Errorf("missing member: %v", err)
 	}
-	if _, err := memberOffset(sock, "__sk_common.skc_flags"); err == nil {
+	if _, _, err := memberOffset(sock, "__sk_common.skc_flags"); err == nil {
 		t.Error("bitfield accepted")
 	}
-	if _, err := memberOffset(sock, "__sk_common.skc_family.x"); err == nil {
+	if _, _, err := memberOffset(sock, "__sk_common.skc_family.x"); err == nil {
 		t.Error("member of an integer accepted")
 	}
 }

@@ -133,8 +133,18 @@ func ChooseOffsets(req OffsetSource, f Features) (OffsetSource, string, error) {
 	return "", "", fmt.Errorf("unknown offsets source %q", req)
 }
 
-// probesFor are the attachments of each strategy.
-func probesFor(a Strategy) []backend.Probe {
+// probesFor are the attachments of each strategy, and with trackClose the
+// tracepoint that reports sockets leaving TCP_LISTEN (the tracepoint
+// strategy has it already).
+func probesFor(a Strategy, trackClose bool) []backend.Probe {
+	ps := strategyProbes(a)
+	if trackClose && a != StrategyTracepoint && ps != nil {
+		ps = append(ps, backend.Probe{Kind: backend.Tracepoint, Target: "sock:inet_sock_set_state", Program: "tracepoint__sock__inet_sock_set_state"})
+	}
+	return ps
+}
+
+func strategyProbes(a Strategy) []backend.Probe {
 	switch a {
 	case StrategyKprobe:
 		return []backend.Probe{{Kind: backend.Kprobe, Target: "inet_listen", Program: "kprobe__inet_listen"}}
