@@ -163,7 +163,8 @@ func TestInstall(t *testing.T) {
 		return strings.TrimSpace(string(out))
 	}
 	for words, want := range map[string]string{
-		"li":           "listen",
+		"li":           "listen listeners",
+		"tu":           "tutorial",
 		"run --hi":     "--hist --hist-label",
 		"listen --sho": "--show-netns",
 		"cache c":      "clear",
